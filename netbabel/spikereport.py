@@ -1,0 +1,64 @@
+"""The common spike report: SONATA spike format (/spikes/<population>/timestamps, node_ids).
+
+Timestamps are in ms, node ids are indices within the population; reports are
+sorted by time (attribute `sorting = by_time`) and written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from netbabel.atomic import atomic_path
+from netbabel.errors import NetbabelError
+
+Spikes = dict[str, tuple[np.ndarray, np.ndarray]]  # population -> (node_ids, timestamps)
+
+
+def write_report(path: Path | str, spikes: Spikes, attrs: dict | None = None) -> Path:
+    """Write spikes per population, sorted by time then node id."""
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        root = f.create_group("spikes")
+        root.attrs["magic"] = np.uint32(0x0A7A)
+        for key, value in (attrs or {}).items():
+            root.attrs[key] = value
+        for population, (ids, times) in spikes.items():
+            ids = np.asarray(ids, dtype=np.uint64)
+            times = np.asarray(times, dtype=np.float64)
+            order = np.lexsort((ids, times))
+            g = root.create_group(population)
+            g.attrs["sorting"] = "by_time"
+            ts = g.create_dataset("timestamps", data=times[order])
+            ts.attrs["units"] = "ms"
+            g.create_dataset("node_ids", data=ids[order])
+    return path
+
+
+def read_report(path: Path | str) -> Spikes:
+    """Read a SONATA spike report into {population: (node_ids, timestamps in ms)}."""
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
+        raise NetbabelError(f"not a readable HDF5 spike report ({exc})", str(path)) from None
+    with f:
+        if "spikes" not in f:
+            raise NetbabelError("no /spikes group: not a SONATA spike report", str(path))
+        out: Spikes = {}
+        for population, g in f["spikes"].items():
+            if not isinstance(g, h5py.Group) or "timestamps" not in g or "node_ids" not in g:
+                raise NetbabelError("expected datasets timestamps and node_ids", str(path), f"/spikes/{population}")
+            times = np.asarray(g["timestamps"][()], dtype=np.float64)
+            ids = np.asarray(g["node_ids"][()], dtype=np.int64)
+            if times.shape != ids.shape:
+                raise NetbabelError("timestamps and node_ids differ in length", str(path), f"/spikes/{population}")
+            unit = g["timestamps"].attrs.get("units", "ms")
+            if isinstance(unit, bytes):
+                unit = unit.decode()
+            if unit == "s":
+                times = times * 1000.0
+            out[population] = (ids, times)
+    return out
