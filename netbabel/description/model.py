@@ -218,8 +218,8 @@ class Simulation:
 class Description:
     """A whole network model."""
 
-    name: str
-    netbabel: str = "1"
+    netbabel: str = field(default="1", metadata={"always": True})
+    name: str = field(default="", metadata={"always": True})
     metadata: Metadata = field(default_factory=Metadata)
     parameters: dict[str, Value] = field(default_factory=dict)
     cell_types: dict[str, CellType] = field(default_factory=dict)
@@ -278,14 +278,14 @@ class Description:
 # -- generic (de)serialisation ------------------------------------------------
 
 def to_dict(obj: Any) -> Any:
-    """Plain JSON-able data of a model object; fields left at None are omitted."""
+    """Plain JSON-able data of a model object; fields left at None or at their default are omitted."""
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
             if f.metadata.get("serialize", True) is False:
                 continue
             v = getattr(obj, f.name)
-            if v is None:
+            if v is None or (_is_default(f, v) and not f.metadata.get("always")):
                 continue
             out[f.name] = to_dict(v)
         return out
@@ -294,6 +294,14 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     return obj
+
+
+def _is_default(f: dataclasses.Field, value: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return type(value) is type(f.default) and value == f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return value == f.default_factory()  # type: ignore[misc]
+    return False
 
 
 _HINTS: dict[type, dict[str, Any]] = {}

@@ -52,8 +52,10 @@ def _message(error: ValidationError) -> str:
         return f"unknown key: {leaf.message.split('(')[-1].rstrip(')')}"
     if leaf.validator == "enum" and len(leaf.validator_value) > 6:
         return f"{leaf.instance!r} is not one of the allowed values: {', '.join(map(str, leaf.validator_value))}"
-    if leaf.validator == "type" and isinstance(leaf.instance, str) and len(leaf.instance) > 60:
-        return f"string of {len(leaf.instance)} characters is not of type {leaf.validator_value!r}"
+    if leaf.validator == "maxLength":
+        return f"string of {len(leaf.instance)} characters is too long (at most {leaf.validator_value} characters)"
+    if isinstance(leaf.instance, str) and len(leaf.instance) > 60:
+        return leaf.message.replace(repr(leaf.instance), f"string of {len(leaf.instance)} characters")
     return leaf.message if len(leaf.message) < 300 else leaf.message[:297] + "..."
 
 
