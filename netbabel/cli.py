@@ -108,10 +108,29 @@ def read_input(source: str, options: argparse.Namespace) -> Any:
     if fmt == "netbabel":
         return io.load(path, overrides=overrides)
     description = _module(IMPORTERS, fmt, "input format").read(path_text, options)
+    description.metadata.provenance.append(_provenance(path, fmt))
     if overrides:
         data = io.apply_overrides(description.to_dict(), overrides, str(path))
         return _revalidate(data, description.base_dir, str(path))
     return description
+
+
+def _provenance(path: Path, fmt: str) -> Any:
+    """Which tool converted which file (with its SHA-256) and when."""
+    import datetime
+    import hashlib
+
+    from netbabel.description import Provenance
+
+    digest = None
+    if path.is_file():
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return Provenance(tool=f"netbabel {__version__}", source=str(path), sha256=digest, date=now, format=fmt)
 
 
 def _revalidate(data: dict, base_dir: Path, name: str) -> Any:
