@@ -1,0 +1,199 @@
+"""Description -> NEST 3.10: model names, parameters, weights, connection rules, inputs.
+
+The catalogue already uses NEST's names and units (pA, pF, nS, mV, ms), so
+parameters pass through unchanged; what is translated here is structure:
+signs of weights (NEST marks inhibition with negative weights, also for
+conductances), connection rules (NEST rule dictionaries), random values
+(`nest.random` / `nest.math` parameters, written as source text) and inputs.
+
+Choices (documented in docs/exporters_nest_pynn.md):
+- bounded distributions: `redraw` -> `nest.math.redraw(d, min, max)` (NEST redraws
+  up to 1000 times, then stops with an error), `clip` -> `nest.math.min/max`;
+- delays: NEST rounds delays to the dt grid; a random delay is clipped below at dt;
+- a population of `poisson_generator` cells is one generator feeding N
+  `parrot_neuron`s (N independent trains, each shared by all its targets);
+- a Poisson input of rate r and indegree K onto a population is one
+  `poisson_generator` of rate K*r connected to all targets (NEST draws an
+  independent train per target); with a random weight or delay it is K generators of rate r.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from netbabel.description.catalogue import MODELS, MULTICOMPARTMENT
+from netbabel.description.model import Description, Distribution, Input, Projection
+from netbabel.errors import UnsupportedFeature
+
+RECEPTORS = ("excitatory", "inhibitory")
+
+
+@dataclass(frozen=True)
+class RandomValue:
+    """A distribution in target units, with an overall sign (-1 for NEST inhibitory conductances)."""
+
+    distribution: str
+    a: float  # normal: mean, lognormal: mu, uniform: low
+    b: float  # normal: sd, lognormal: sigma, uniform: high
+    low: float | None = None
+    high: float | None = None
+    bounds: str | None = None
+    scale: float = 1.0
+
+
+Value = float | RandomValue
+
+
+def cell_model(d: Description, population: str) -> str:
+    """The catalogue model of a population's cell type."""
+    return d.cell_types[d.populations[population].cell_type].model
+
+
+def is_source(d: Description, population: str) -> bool:
+    model = cell_model(d, population)
+    return model != MULTICOMPARTMENT and MODELS[model].kind == "source"
+
+
+def check_point_model(d: Description, population: str, target: str) -> str:
+    """The population's catalogue model; UnsupportedFeature for a multicompartment cell."""
+    model = cell_model(d, population)
+    if model == MULTICOMPARTMENT:
+        raise UnsupportedFeature(
+            f"population {population!r} has multicompartment cells ({d.populations[population].cell_type!r}): "
+            f"{target} takes point neurons only (export to netpyne or neuroml instead)",
+            pointer=f"/populations/{population}/cell_type")
+    return model
+
+
+def neuron_parameters(d: Description, population: str) -> dict[str, Any]:
+    """NEST parameters of a neuron population (catalogue names and units: unchanged), V_m from v_init."""
+    ct = d.cell_types[d.populations[population].cell_type]
+    params: dict[str, Any] = {}
+    for name, value in ct.params.items():
+        if name not in MODELS[ct.model].params:
+            raise UnsupportedFeature(f"cell type {d.populations[population].cell_type!r}: unknown parameter {name!r} "
+                                     f"of {ct.model}", pointer=f"/cell_types/{d.populations[population].cell_type}/params/{name}")
+        params[name] = value if isinstance(value, bool) else d.value(value)
+    return params
+
+
+def initial_v(d: Description, population: str) -> Value | None:
+    """Population v_init as a number or a RandomValue (None: the model's V_m)."""
+    v = d.populations[population].v_init
+    if v is None:
+        return None
+    return quantity(d, v, f"population {population!r} v_init")
+
+
+def quantity(d: Description, q: Any, what: str, scale: float = 1.0) -> Value:
+    """A number or distribution from the description, times `scale` (a unit factor or a sign)."""
+    if isinstance(q, Distribution):
+        kind = q.distribution
+        if kind == "normal":
+            a, b = d.value(q.mean), d.value(q.sd)
+        elif kind == "lognormal":
+            a, b = d.value(q.mu), d.value(q.sigma)
+        elif kind == "uniform":
+            a, b = d.value(q.low), d.value(q.high)
+        else:
+            raise UnsupportedFeature(f"{what}: unknown distribution {kind!r}")
+        low = None if q.low is None or kind == "uniform" else d.value(q.low)
+        high = None if q.high is None or kind == "uniform" else d.value(q.high)
+        bounds = q.bounds or ("redraw" if (low is not None or high is not None) else None)
+        return RandomValue(kind, a, b, low, high, bounds, scale)
+    return d.value(q) * scale
+
+
+def weight_sign(d: Description, target: str, synapse_type: str | None, weight: Any, what: str) -> float:
+    """NEST's sign factor for a weight onto `target`: -1 for inhibitory conductance synapses, else 1.
+
+    Current and delta synapses carry signed weights already (negative = inhibitory)."""
+    model = cell_model(d, target)
+    receptor = d.synapse_types[synapse_type].receptor if synapse_type else None
+    if receptor is not None and receptor not in RECEPTORS:
+        raise UnsupportedFeature(f"{what}: receptor {receptor!r} does not exist on point neuron {model} "
+                                 "(use excitatory or inhibitory)")
+    if synapse_type and d.synapse_types[synapse_type].model != "static":
+        raise UnsupportedFeature(f"{what}: synapse model {d.synapse_types[synapse_type].model!r} is not "
+                                 "exported yet (only static synapses)")
+    if MODELS[model].synapse == "conductance":
+        return -1.0 if receptor == "inhibitory" else 1.0
+    if receptor is not None and not isinstance(weight, Distribution):
+        w = d.value(weight)
+        if (receptor == "inhibitory" and w > 0) or (receptor == "excitatory" and w < 0):
+            raise UnsupportedFeature(f"{what}: weight {w} has the wrong sign for receptor {receptor!r} on "
+                                     f"{model} (current and delta synapses carry signed weights)")
+    return 1.0
+
+
+def projection_weight(d: Description, index: int) -> Value:
+    p = d.projections[index]
+    what = f"projection {d.projection_name(index)!r}"
+    return quantity(d, p.weight, what, weight_sign(d, p.target, p.synapse_type, p.weight, what))
+
+
+def input_weight(d: Description, index: int) -> Value:
+    inp = d.inputs[index]
+    what = f"input {d.input_name(index)!r}"
+    return quantity(d, inp.weight if inp.weight is not None else 0.0, what,
+                    weight_sign(d, inp.target, inp.synapse_type, inp.weight or 0.0, what))
+
+
+def delay(d: Description, q: Any, what: str) -> Value:
+    return quantity(d, q if q is not None else d.simulation.dt, what)
+
+
+def connection_rule(d: Description, index: int) -> dict[str, Any]:
+    """NEST's conn_spec for a projection's rule (explicit rules are loaded by the exporter)."""
+    p: Projection = d.projections[index]
+    rule = p.rule
+    name = d.projection_name(index)
+    spec: dict[str, Any] = {"rule": rule.type}
+    if rule.type == "fixed_indegree":
+        spec["indegree"] = int(round(d.value(rule.indegree)))
+    elif rule.type == "fixed_outdegree":
+        spec["outdegree"] = int(round(d.value(rule.outdegree)))
+    elif rule.type == "fixed_total_number":
+        spec["N"] = int(round(d.value(rule.n)))
+    elif rule.type == "pairwise_bernoulli":
+        try:
+            spec["p"] = d.value(rule.p)
+        except Exception:
+            raise UnsupportedFeature(
+                f"projection {name!r}: distance-dependent probability {rule.p!r} is not exported to native "
+                "NEST/PyNN yet: use --mode frozen", pointer=f"/projections/{index}/rule/p") from None
+    elif rule.type not in ("all_to_all", "one_to_one"):
+        raise UnsupportedFeature(f"projection {name!r}: rule {rule.type!r} has no NEST equivalent",
+                                 pointer=f"/projections/{index}/rule/type")
+    if rule.type != "one_to_one":
+        spec["allow_autapses"] = bool(p.autapses)
+        spec["allow_multapses"] = bool(p.multapses)
+    return spec
+
+
+def check_input(d: Description, index: int) -> None:
+    """UnsupportedFeature for inputs NEST cannot take."""
+    inp: Input = d.inputs[index]
+    if inp.section is not None:
+        raise UnsupportedFeature(f"input {d.input_name(index)!r}: a section position applies to "
+                                 "multicompartment cells only", pointer=f"/inputs/{index}/section")
+    if inp.type == "poisson" and isinstance(inp.indegree, (int, float, str)):
+        k = d.value(inp.indegree)
+        if abs(k - round(k)) > 1e-9 or k < 0:
+            raise UnsupportedFeature(f"input {d.input_name(index)!r}: indegree must be a whole number, got {k}")
+
+
+def spike_times_for_source(d: Description, population: str) -> list[list[float]]:
+    """Per-cell spike times of a spike_generator population (one shared list, or one per cell)."""
+    ct = d.cell_types[d.populations[population].cell_type]
+    n = d.size(population)
+    if ct.params.get("spike_file"):
+        raise UnsupportedFeature(f"population {population!r}: spike_file sources are loaded by the exporter")
+    times = ct.params.get("spike_times", [])
+    if times and isinstance(times[0], list):
+        if len(times) != n:
+            raise UnsupportedFeature(f"population {population!r}: {len(times)} spike trains for {n} cells")
+        return [[d.value(t) for t in train] for train in times]
+    shared = [d.value(t) for t in times]
+    return [shared for _ in range(n)]
