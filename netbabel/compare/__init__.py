@@ -1,0 +1,1 @@
+"""Activity comparison: exact and statistical equivalence verdicts, HTML reports, `compare` and `check`."""
