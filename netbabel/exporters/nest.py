@@ -337,7 +337,7 @@ def connect_spike_trains(targets, filename, spike_population, weight, delay):
 '''
 
 KERNEL = '''    nest.ResetKernel()
-    nest.set_verbosity("M_WARNING")
+    nest.verbosity = nest.VerbosityLevel.WARNING
     # threads first: NEST needs local_num_threads before any node exists
     nest.SetKernelStatus({"resolution": DT, "local_num_threads": args.threads, "rng_seed": args.seed})
 '''
