@@ -1,0 +1,432 @@
+"""`instantiate_to_directory`: a whole model -> an explicit (frozen) model directory.
+
+The directory holds `model.json` (every projection `explicit`, every Poisson input a
+`spike_train`), `nodes.h5`, `edges.h5` (one SONATA edge population per projection) and
+`inputs.h5` (one SONATA spike population per Poisson or spike-train input). It is
+built in a temporary sibling and renamed when complete (model.json is written last),
+so an interrupted or failed run leaves nothing that looks complete.
+
+Work is cut into tasks of whole blocks (see rules.py); `chunk_size` (targets per task)
+and `processes` change memory use and speed, never the result.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import h5py
+import numpy as np
+
+from netbabel.atomic import atomic_path
+from netbabel.description.model import Description, Distribution
+from netbabel.errors import NetbabelError
+from netbabel.instantiate.inputs import PoissonPlan, check_constant, plan_poisson, spike_block
+from netbabel.instantiate.positions import population_positions
+from netbabel.instantiate.rules import (
+    EDGES_PER_BLOCK, EdgeBlock, ProjectionPlan, edge_block, plan_projection,
+)
+from netbabel.instantiate.values import DELAY, V_INIT, WEIGHT, ValueSampler, generator, round_delays
+from netbabel.instantiate.writer import BAND_EDGES, EdgePopulationWriter, SpikeWriter, write_nodes
+
+TASK_EDGES = 1 << 22  # default work per task (edges or spikes)
+EXPLICIT_CHUNK = 1 << 20
+BYTES_PER_EDGE = 4 + 4 + 4 + 8 + 8 + 16  # ids, group index, weight, delay, one source-index range
+BYTES_PER_SPIKE = 16
+DISK_MARGIN = 1.05
+
+
+# -- plans and tasks ------------------------------------------------------------
+
+@dataclass
+class Job:
+    """Everything to compute: plans per projection and Poisson input."""
+
+    description: Description
+    projections: list[ProjectionPlan | None]  # None: explicit rule, copied from its file
+    poisson: dict[int, PoissonPlan]
+
+    def expected_edges(self) -> float:
+        total = 0.0
+        for i, plan in enumerate(self.projections):
+            if plan is not None:
+                total += plan.expected_edges
+            else:
+                total += _explicit_size(self.description, i)
+        return total
+
+    def expected_spikes(self) -> float:
+        return sum(p.expected_spikes for p in self.poisson.values())
+
+
+def make_job(description: Description) -> Job:
+    projections = [None if p.rule.type == "explicit" else plan_projection(description, i)
+                   for i, p in enumerate(description.projections)]
+    poisson = {}
+    for i, inp in enumerate(description.inputs):
+        if inp.type == "poisson":
+            poisson[i] = plan_poisson(description, i)
+        elif inp.type == "spike_train":
+            check_constant(description, i)
+    return Job(description, projections, poisson)
+
+
+def _tasks(plan_blocks: int, block_items: int, block_targets: int, chunk_size: int | None) -> list[tuple[int, int]]:
+    if chunk_size:
+        per = max(1, int(chunk_size) // max(block_targets, 1))
+    else:
+        per = max(1, int(TASK_EDGES // max(block_items, 1)))
+    return [(b, min(plan_blocks, b + per)) for b in range(0, plan_blocks, per)]
+
+
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(description: Description) -> None:
+    _STATE["job"] = make_job(description)
+
+
+def _edge_task(index: int, b0: int, b1: int) -> tuple:
+    plan = _STATE["job"].projections[index]
+    blocks = [edge_block(plan, b) for b in range(b0, b1)]
+    return _concat_edges(blocks)
+
+
+def _concat_edges(blocks: list[EdgeBlock]) -> tuple:
+    if len(blocks) == 1:
+        b = blocks[0]
+        return b.sources, b.targets, b.weights, b.delays
+    return tuple(np.concatenate([getattr(b, k) for b in blocks]) for k in ("sources", "targets", "weights", "delays"))
+
+
+def _spike_task(index: int, b0: int, b1: int) -> tuple:
+    plan = _STATE["job"].poisson[index]
+    parts = [spike_block(plan, b) for b in range(b0, b1)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _run(task: tuple) -> tuple:
+    kind, index, b0, b1 = task
+    return (_edge_task if kind == "edges" else _spike_task)(index, b0, b1)
+
+
+class _Runner:
+    """Runs tasks in order, in this process or in a pool with a bounded number in flight."""
+
+    def __init__(self, description: Description, job: Job, processes: int):
+        self.processes = max(1, int(processes))
+        _STATE["job"] = job
+        self.pool = None
+        if self.processes > 1:
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
+            ctx = multiprocessing.get_context(method)
+            self.pool = ctx.Pool(self.processes, initializer=_init_worker, initargs=(description,))
+
+    def map(self, tasks: list[tuple]) -> Iterator[tuple]:
+        if self.pool is None:
+            for t in tasks:
+                yield _run(t)
+            return
+        pending: deque = deque()
+        it = iter(tasks)
+        for t in it:
+            pending.append(self.pool.apply_async(_run, (t,)))
+            if len(pending) >= 2 * self.processes:
+                break
+        while pending:
+            result = pending.popleft().get()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(self.pool.apply_async(_run, (nxt,)))
+            yield result
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+        _STATE.pop("job", None)
+
+
+# -- explicit projections ---------------------------------------------------------
+
+def _explicit_population(description: Description, index: int) -> tuple[Path, str]:
+    rule = description.projections[index].rule
+    path = description.resolve_path(rule.file)
+    name = rule.population or description.projection_name(index)
+    return path, name
+
+
+def _explicit_size(description: Description, index: int) -> int:
+    path, name = _explicit_population(description, index)
+    try:
+        with h5py.File(path, "r") as f:
+            return int(f[f"edges/{name}/source_node_id"].shape[0])
+    except (OSError, KeyError) as exc:
+        raise NetbabelError(f"cannot read edge population {name!r}: {exc}", str(path),
+                            f"/projections/{index}/rule") from None
+
+
+def _explicit_edges(description: Description, index: int) -> Iterator[tuple]:
+    """Edges of an explicit projection from its file; missing weights/delays drawn from the projection."""
+    path, name = _explicit_population(description, index)
+    proj = description.projections[index]
+    ns, nt = description.size(proj.source), description.size(proj.target)
+    where = f"/projections/{index}"
+    dt = description.value(description.simulation.dt)
+    seed = description.simulation.seed
+    weight = ValueSampler(description, proj.weight, f"{where}/weight", "weight")
+    delay = ValueSampler(description, proj.delay, f"{where}/delay", "delay")
+    with h5py.File(path, "r") as f:
+        g = f[f"edges/{name}"]
+        n = g["source_node_id"].shape[0]
+        attrs = g.get("0", {})
+        for k, e0 in enumerate(range(0, n, EXPLICIT_CHUNK)):
+            e1 = min(n, e0 + EXPLICIT_CHUNK)
+            s = g["source_node_id"][e0:e1].astype(np.int64)
+            t = g["target_node_id"][e0:e1].astype(np.int64)
+            if s.size and (s.min() < 0 or s.max() >= ns or t.min() < 0 or t.max() >= nt):
+                raise NetbabelError(f"edge population {name!r} has node ids outside the populations "
+                                    f"({ns} sources, {nt} targets)", str(path), f"{where}/rule")
+            if "syn_weight" in attrs:
+                w = attrs["syn_weight"][e0:e1].astype(np.float64)
+            else:
+                w = weight.draw(None if weight.constant is not None else generator(seed, WEIGHT, index, k), s.size)
+            if "delay" in attrs:
+                d = round_delays(attrs["delay"][e0:e1].astype(np.float64), dt)
+            else:
+                d = round_delays(delay.draw(None if delay.constant is not None else generator(seed, DELAY, index, k),
+                                            s.size), dt)
+            yield s, t, w, d
+
+
+# -- estimates ----------------------------------------------------------------------
+
+def free_bytes(path: Path) -> int:
+    """Free space on the file system holding `path` (monkeypatched in tests)."""
+    return shutil.disk_usage(path).free
+
+
+def estimate(job: Job, processes: int = 1) -> dict[str, float]:
+    """Expected edges and spikes, disk bytes and peak memory bytes (rough)."""
+    edges, spikes = job.expected_edges(), job.expected_spikes()
+    d = job.description
+    nodes = sum(d.size(p) for p in d.populations)
+    disk = edges * BYTES_PER_EDGE + spikes * BYTES_PER_SPIKE + nodes * 40 + 16 * sum(
+        d.size(p.target) for p in d.projections)
+    task_edges = max([TASK_EDGES, EDGES_PER_BLOCK] + [
+        p.block_targets * p.expected_edges / max(p.nt, 1) for p in job.projections if p is not None])
+    memory = 200e6 + min(edges, BAND_EDGES) * 40 + task_edges * 80 * (1 + 2 * max(1, processes))
+    return {"edges": edges, "spikes": spikes, "disk_bytes": disk, "memory_bytes": memory}
+
+
+def _check_disk(out_dir: Path, need: float) -> None:
+    probe = out_dir.parent
+    while not probe.exists():
+        probe = probe.parent
+    free = free_bytes(probe)
+    if need * DISK_MARGIN > free:
+        raise NetbabelError(f"not enough disk space: the explicit model needs about {_size(need)}, "
+                            f"only {_size(free)} free", str(out_dir))
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000.0
+    return f"{n}"
+
+
+# -- the directory ------------------------------------------------------------------
+
+def instantiate_to_directory(description: Description, out_dir: Path | str, chunk_size: int | None = None,
+                             processes: int = 1, progress: bool | None = None) -> Description:
+    """Write the explicit model directory and return its description (base_dir = out_dir).
+
+    `chunk_size`: targets per task (rounded to whole blocks); `processes`: worker processes;
+    `progress`: show a bar (default: when stderr is a terminal). None of them changes the result.
+    """
+    from netbabel.progress import on_terminal, progress as bar
+
+    out_dir = Path(out_dir)
+    if chunk_size is not None and chunk_size < 1:
+        raise NetbabelError(f"chunk size must be positive, got {chunk_size}")
+    if processes < 1:
+        raise NetbabelError(f"processes must be at least 1, got {processes}")
+    job = make_job(description)
+    est = estimate(job, processes)
+    show = on_terminal() if progress is None else progress
+    if show:
+        print(f"instantiate: about {est['edges']:.3g} edges and {est['spikes']:.3g} input spikes; "
+              f"disk about {_size(est['disk_bytes'])}, memory about {_size(est['memory_bytes'])}", file=sys.stderr)
+    _check_disk(out_dir, est["disk_bytes"])
+    runner = None
+    try:
+        with atomic_path(out_dir, directory=True) as tmp:
+            runner = _Runner(description, job, processes)
+            with bar(total=est["edges"] + est["spikes"], desc="instantiate", unit="item", enabled=show) as pbar:
+                _write_all(job, tmp, runner, chunk_size, pbar.update)
+            runner.close()
+            runner = None
+            data = explicit_data(description)
+            _copy_side_files(description, data, tmp)
+            _check_explicit(data, tmp)
+            (tmp / "model.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)
+    except OSError as exc:
+        raise NetbabelError(f"cannot write the explicit model: {exc}", str(out_dir)) from None
+    finally:
+        if runner is not None:
+            runner.close()
+    return Description.from_dict(data, base_dir=out_dir)
+
+
+def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tick: Callable[[float], Any]) -> None:
+    d = job.description
+    write_nodes(tmp / "nodes.h5", {p: (d.size(p), population_positions(d, p)) for p in d.populations})
+    with h5py.File(tmp / "edges.h5", "w") as f:
+        f.require_group("edges")
+        tasks = []
+        for i, plan in enumerate(job.projections):
+            if plan is not None:
+                per_block = plan.block_targets * plan.expected_edges / max(plan.nt, 1)
+                tasks += [("edges", i, b0, b1) for b0, b1 in _tasks(plan.n_blocks, per_block, plan.block_targets,
+                                                                      chunk_size)]
+        results = runner.map(tasks)
+        for i, plan in enumerate(job.projections):
+            proj = d.projections[i]
+            w = EdgePopulationWriter(f, d.projection_name(i), proj.source, proj.target, d.size(proj.source),
+                                     d.size(proj.target), edge_type_id=i,
+                                     expected_size=plan.expected_edges if plan else _explicit_size(d, i))
+            if plan is None:
+                for s, t, wt, dl in _explicit_edges(d, i):
+                    w.append(s, t, wt, dl)
+                    tick(s.size)
+            else:
+                for _ in _tasks(plan.n_blocks, plan.block_targets * plan.expected_edges / max(plan.nt, 1),
+                                plan.block_targets, chunk_size):
+                    s, t, wt, dl = next(results)
+                    w.append(s, t, wt, dl)
+                    tick(s.size)
+            w.finish()
+    with h5py.File(tmp / "inputs.h5", "w") as f:
+        f.create_group("spikes").attrs["magic"] = np.uint32(0x0A7A)
+        tasks = []
+        for i, plan in job.poisson.items():
+            tasks += [("spikes", i, b0, b1) for b0, b1 in _tasks(plan.n_blocks, plan.block_cells * plan.n_steps
+                                                                  * max(plan.mean_per_step, 1e-3), plan.block_cells,
+                                                                  chunk_size)]
+        results = runner.map(tasks)
+        for i, inp in enumerate(d.inputs):
+            if inp.type == "poisson":
+                plan = job.poisson[i]
+                sw = SpikeWriter(f, plan.name, plan.expected_spikes)
+                for _ in _tasks(plan.n_blocks, plan.block_cells * plan.n_steps * max(plan.mean_per_step, 1e-3),
+                                plan.block_cells, chunk_size):
+                    ids, times = next(results)
+                    sw.append(ids, times)
+                    tick(ids.size)
+            elif inp.type == "spike_train":
+                _copy_spike_train(d, i, f)
+
+
+def _copy_spike_train(d: Description, index: int, f: h5py.File) -> None:
+    from netbabel.spikereport import read_report
+
+    inp = d.inputs[index]
+    path = d.resolve_path(inp.file)
+    report = read_report(path)
+    name = inp.population or next(iter(report), None)
+    if name not in report:
+        raise NetbabelError(f"no spike population {name!r} in the file", str(path), f"/inputs/{index}/population")
+    ids, times = report[name]
+    order = np.lexsort((times, ids))
+    SpikeWriter(f, d.input_name(index), ids.size).append(ids[order], times[order])
+
+
+def explicit_data(description: Description) -> dict:
+    """The explicit description (plain data) that goes with edges.h5 and inputs.h5."""
+    from netbabel import __version__
+    from netbabel.description.io import _finite
+
+    data = _finite(description.to_dict())
+    for i, proj in enumerate(data.get("projections", [])):
+        name = description.projection_name(i)
+        proj["name"] = name
+        proj["rule"] = {"type": "explicit", "file": "edges.h5", "population": name}
+    for i, inp in enumerate(data.get("inputs", [])):
+        if inp["type"] not in ("poisson", "spike_train"):
+            continue
+        name = description.input_name(i)
+        new = {"name": name, "type": "spike_train", "target": inp["target"], "file": "inputs.h5", "population": name}
+        for key in ("weight", "delay", "synapse_type", "section", "x"):
+            if key in inp:
+                new[key] = inp[key]
+        data["inputs"][i] = new
+    meta = data.setdefault("metadata", {})
+    meta.setdefault("provenance", []).append({
+        "tool": f"netbabel {__version__} instantiate", "format": "netbabel",
+        "options": {"seed": description.simulation.seed,
+                    "note": "rules drawn into edges.h5, Poisson inputs into inputs.h5 (SONATA)"}})
+    return data
+
+
+def _copy_side_files(description: Description, data: dict, tmp: Path) -> None:
+    """Files the description refers to (mod files, spike files, position files) copied beside model.json."""
+    refs: list[tuple[dict | list, Any]] = []
+    for cell in data.get("cell_types", {}).values():
+        for j in range(len(cell.get("mod_files", []))):
+            refs.append((cell["mod_files"], j))
+        if isinstance(cell.get("params", {}).get("spike_file"), str):
+            refs.append((cell["params"], "spike_file"))
+    for pop in data.get("populations", {}).values():
+        if pop.get("positions", {}).get("file"):
+            refs.append((pop["positions"], "file"))
+    for holder, key in refs:
+        rel = holder[key]
+        src = description.resolve_path(rel)
+        p = Path(rel)
+        if p.is_absolute():
+            continue
+        if ".." in p.parts or p.name in ("model.json", "nodes.h5", "edges.h5", "inputs.h5"):
+            p = Path("files") / p.name
+            holder[key] = p.as_posix()
+        dst = tmp / p
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        elif src.exists():
+            shutil.copy2(src, dst)
+
+
+def _check_explicit(data: dict, base: Path) -> None:
+    from netbabel.description.validate import check
+
+    problems = check(data, base_dir=base, file="model.json")
+    if problems:
+        raise NetbabelError(problems)
+
+
+# -- per-cell initial values ----------------------------------------------------------
+
+def initial_potentials(description: Description, population: str) -> np.ndarray | None:
+    """Per-cell initial membrane potentials (mV) when the population's v_init is a distribution, else None.
+
+    Drawn from the stream (V_INIT, population index), so every exporter gets the same values.
+    """
+    pop = description.populations[population]
+    if not isinstance(pop.v_init, Distribution):
+        return None
+    index = list(description.populations).index(population)
+    sampler = ValueSampler(description, pop.v_init, f"/populations/{population}/v_init",
+                           f"v_init of population {population!r}")
+    return sampler.draw(generator(description.simulation.seed, V_INIT, index), description.size(population))
