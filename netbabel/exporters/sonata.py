@@ -1,0 +1,660 @@
+"""netbabel descriptions as SONATA circuits (bmtk / libsonata readable).
+
+Writes `circuit_config.json`, `simulation_config.json`, `node_sets.json`,
+`network/nodes.h5` + `network/node_types.csv`, `network/edges.h5` +
+`network/edge_types.csv`, `components/` (NEST dynamics params JSON per point
+cell type, synapse params, SWC morphologies and Allen-style params of
+biophysical cells) and `inputs/` (SONATA spike files of virtual populations).
+
+Rule-based projections and Poisson inputs are first drawn by
+`netbabel.instantiate` (explicit edges and spike trains). Populations and
+edge populations that came from SONATA (annotations `sonata`, derived edge
+files) are written back as the SONATA populations they came from, with every
+node and edge attribute of the original files, so that SONATA -> netbabel ->
+SONATA keeps the circuit element by element. Units: see docs/sonata.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netbabel.converters import sonata as conv
+from netbabel.description.catalogue import MODELS, MULTICOMPARTMENT
+from netbabel.description.model import CellType, Description
+from netbabel.errors import NetbabelError, UnsupportedFeature
+
+FORMAT = "sonata"
+SINGLE_FILE = False
+CHUNK = 1 << 21
+MODEL_COLUMNS = ("model_type", "model_template", "dynamics_params", "morphology", "model_processing")
+
+
+def write(description: Description, out: Path, options: argparse.Namespace | None = None) -> None:
+    """Write `description` as a SONATA circuit into the (empty) directory `out`."""
+    out = Path(out)
+    if _needs_instantiation(description):
+        try:
+            from netbabel.instantiate import instantiate_to_directory
+        except ImportError:
+            raise UnsupportedFeature("rule-based projections and Poisson inputs need netbabel.instantiate, "
+                                     "which is not available in this version") from None
+        with tempfile.TemporaryDirectory(prefix="netbabel-sonata-") as tmp:
+            instantiate_to_directory(description, Path(tmp))
+            from netbabel.description import load
+
+            explicit = load(Path(tmp) / "model.json")
+            _Writer(explicit, out).write()
+    else:
+        _Writer(description, out).write()
+
+
+def _needs_instantiation(d: Description) -> bool:
+    return any(p.rule.type != "explicit" for p in d.projections) or any(i.type == "poisson" for i in d.inputs)
+
+
+@dataclass
+class NodeMap:
+    """Where a netbabel population went: SONATA population and node ids (None: 0..n-1)."""
+
+    population: str
+    ids: np.ndarray | None
+    size: int  # size of the SONATA population
+
+
+class _Writer:
+    def __init__(self, d: Description, out: Path):
+        self.d, self.out = d, out
+        self.net = out / "network"
+        self.comp = out / "components"
+        self.maps: dict[str, NodeMap] = {}
+        self.sonata_sizes: dict[str, int] = {}
+        self.node_rows: list[dict] = []
+        self.edge_rows: list[dict] = []
+        self.used_node_types: set[int] = set()
+        self.used_edge_types: set[int] = set()
+        self.cell_files: dict[str, dict] = {}
+        self.inputs: dict[str, dict] = {}
+        self.provenance = next((p.options for p in d.metadata.provenance
+                                if p.tool == "netbabel sonata importer" and p.options), {}) or {}
+        self.has_mc = any(ct.model == MULTICOMPARTMENT for ct in d.cell_types.values())
+
+    def write(self) -> None:
+        for sub in ("network", "components/point_neuron_models", "components/synaptic_models", "inputs"):
+            (self.out / sub).mkdir(parents=True, exist_ok=True)
+        self.write_nodes()
+        self.write_edges()
+        self.write_spike_inputs()
+        self.write_current_inputs()
+        self.write_configs()
+
+    # -- nodes --------------------------------------------------------------------
+    def write_nodes(self) -> None:
+        import h5py
+
+        groups = self._origin_groups()
+        with h5py.File(self.net / "nodes.h5", "w") as f:
+            root = f.create_group("nodes")
+            for (nodes_file, spop), members in groups.items():
+                self._copy_population(root, nodes_file, spop, members)
+            for name in self.d.populations:
+                if name not in self.maps:
+                    self._fresh_population(root, name)
+        self._write_csv(self.net / "node_types.csv", self.node_rows, "node_type_id")
+
+    def _origin_groups(self) -> dict[tuple[str, str], list[str]]:
+        """netbabel populations that, together, are a whole SONATA node population of an existing file."""
+        import h5py
+
+        by_origin: dict[tuple[str, str], list[str]] = {}
+        for name, pop in self.d.populations.items():
+            s = pop.annotations.get("sonata") if isinstance(pop.annotations, dict) else None
+            if isinstance(s, dict) and s.get("population") and s.get("nodes_file") and s.get("node_type_ids"):
+                by_origin.setdefault((s["nodes_file"], s["population"]), []).append(name)
+        whole = {}
+        for (nodes_file, spop), members in by_origin.items():
+            if not Path(nodes_file).is_file():
+                continue
+            with h5py.File(nodes_file, "r") as f:
+                if spop not in f.get("nodes", {}):
+                    continue
+                type_ids = np.asarray(f["nodes"][spop]["node_type_id"][()])
+            covered = set()
+            ok = True
+            for name in members:
+                tids = self.d.populations[name].annotations["sonata"]["node_type_ids"]
+                covered.update(tids)
+                if int(np.isin(type_ids, tids).sum()) != self.d.size(name):
+                    ok = False
+            if ok and covered == set(np.unique(type_ids).tolist()):
+                whole[(nodes_file, spop)] = members
+        return whole
+
+    def _copy_population(self, root: Any, nodes_file: str, spop: str, members: list[str]) -> None:
+        import h5py
+
+        with h5py.File(nodes_file, "r") as src:
+            g = src["nodes"][spop]
+            src.copy(g, root, name=spop)
+            type_ids = np.asarray(g["node_type_id"][()])
+            node_ids = np.asarray(g["node_id"][()]) if "node_id" in g else None
+        self.sonata_sizes[spop] = type_ids.size
+        rows = self._original_rows(members[0])
+        for name in members:
+            tids = self.d.populations[name].annotations["sonata"]["node_type_ids"]
+            idx = np.flatnonzero(np.isin(type_ids, tids))
+            self.maps[name] = NodeMap(spop, idx if node_ids is None else node_ids[idx], type_ids.size)
+            for tid in tids:
+                row = dict(rows.get(int(tid), {"node_type_id": str(tid)}))
+                row.update(self._model_columns(name, row))
+                self.node_rows.append(row)
+                self.used_node_types.add(int(tid))
+
+    def _original_rows(self, name: str) -> dict[int, dict]:
+        rows: dict[int, dict] = {}
+        for tf in self.d.populations[name].annotations["sonata"].get("node_types_files", []):
+            rows.update(_read_csv(Path(tf), "node_type_id"))
+        return rows
+
+    def _fresh_population(self, root: Any, name: str) -> None:
+        n = self.d.size(name)
+        spop = name
+        while spop in self.sonata_sizes:
+            spop = f"{spop}_"
+        tid = self._new_type_id(self.used_node_types, 100)
+        g = root.create_group(spop)
+        g.create_dataset("node_type_id", data=np.full(n, tid, np.int64))
+        g.create_dataset("node_group_id", data=np.zeros(n, np.int64))
+        g.create_dataset("node_group_index", data=np.arange(n, dtype=np.uint64))
+        grp = g.create_group("0")
+        xyz = self._positions(name, n)
+        if xyz is not None:
+            for axis, key in enumerate("xyz"):
+                grp.create_dataset(key, data=xyz[:, axis])
+        self.sonata_sizes[spop] = n
+        self.maps[name] = NodeMap(spop, None, n)
+        row = {"node_type_id": str(tid), "pop_name": name}
+        row.update(self._model_columns(name, {}))
+        self.node_rows.append(row)
+
+    def _positions(self, name: str, n: int) -> np.ndarray | None:
+        pos = self.d.populations[name].positions
+        if pos is None:
+            return None
+        if pos.type == "file" and pos.file:
+            path = self.d.resolve_path(pos.file)
+            if path.suffix.lower() in (".h5", ".hdf5"):
+                import h5py
+
+                with h5py.File(path, "r") as f:
+                    return np.asarray(f["positions"][()], dtype=np.float64)[:n, :3]
+            return np.loadtxt(path, delimiter=",", ndmin=2)[:n, :3]
+        if pos.type == "grid" and pos.shape:
+            axes = [np.arange(k) * (pos.spacing[i] if pos.spacing else 1.0) + (pos.origin[i] if pos.origin else 0.0)
+                    for i, k in enumerate(pos.shape)]
+            grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(axes))
+            return np.pad(grid, ((0, 0), (0, 3 - grid.shape[1])))[:n]
+        return None
+
+    @staticmethod
+    def _new_type_id(used: set[int], start: int) -> int:
+        tid = max([start - 1, *used]) + 1
+        used.add(tid)
+        return tid
+
+    def _model_columns(self, name: str, original: dict) -> dict[str, str | None]:
+        """model_type, model_template, dynamics_params, morphology, model_processing of a population's cell type."""
+        pop = self.d.populations[name]
+        ct_name = pop.cell_type
+        if ct_name in self.cell_files:
+            return self.cell_files[ct_name]
+        ct = self.d.cell_types[ct_name]
+        if ct.model in MODELS and MODELS[ct.model].kind == "neuron":
+            fname = f"{ct_name}.json"
+            _write_json(self.comp / "point_neuron_models" / fname, conv.point_params_out(ct.params))
+            mt = original.get("model_type") if original.get("model_type") in conv.POINT_MODEL_TYPES else "point_neuron"
+            template = original.get("model_template") or ""
+            template = ct.model if template and not template.startswith("nest:") else f"nest:{ct.model}"
+            cols = {"model_type": mt, "model_template": template, "dynamics_params": fname,
+                    "morphology": None, "model_processing": None}
+        elif ct.model == "spike_generator":
+            cols = {"model_type": conv.VIRTUAL, "model_template": None, "dynamics_params": None,
+                    "morphology": None, "model_processing": None}
+        elif ct.model == MULTICOMPARTMENT:
+            cols = self._biophysical(ct_name, ct)
+        else:
+            raise UnsupportedFeature(f"population {name!r}: cell model {ct.model!r} has no SONATA node type "
+                                     "(Poisson sources: use Poisson inputs, which netbabel draws as spike trains)",
+                                     pointer=f"/cell_types/{ct_name}/model")
+        self.cell_files[ct_name] = {k: v for k, v in cols.items()}
+        return self.cell_files[ct_name]
+
+    def _biophysical(self, ct_name: str, ct: CellType) -> dict[str, str | None]:
+        src = ct.source or {}
+        if src.get("format") != "sonata" or not src.get("morphology") or not src.get("dynamics_params"):
+            raise UnsupportedFeature(f"cell type {ct_name!r}: multicompartment cells are exported to SONATA only "
+                                     "when they came from SONATA (SWC morphology + Allen dynamics params)",
+                                     pointer=f"/cell_types/{ct_name}")
+        if src.get("sections_sha256") and src["sections_sha256"] != conv.sections_digest(ct):
+            raise UnsupportedFeature(f"cell type {ct_name!r}: its sections were edited after the SONATA import; "
+                                     "SONATA export of edited multicompartment cells is not supported",
+                                     pointer=f"/cell_types/{ct_name}/sections")
+        morph_dir = self.comp / "morphologies"
+        params_dir = self.comp / "biophysical_neuron_models"
+        morph_dir.mkdir(parents=True, exist_ok=True)
+        params_dir.mkdir(parents=True, exist_ok=True)
+        morph, params = Path(src["morphology"]), Path(src["dynamics_params"])
+        shutil.copyfile(morph, morph_dir / morph.name)
+        shutil.copyfile(params, params_dir / params.name)
+        if ct.mod_files:
+            mod_dir = self.comp / "mechanisms" / "modfiles"
+            mod_dir.mkdir(parents=True, exist_ok=True)
+            for m in ct.mod_files:
+                shutil.copyfile(self.d.resolve_path(m), mod_dir / Path(m).name)
+        return {"model_type": conv.BIOPHYSICAL, "model_template": src.get("model_template") or "ctdb:Biophys1.hoc",
+                "dynamics_params": params.name, "morphology": morph.name,
+                "model_processing": src.get("model_processing")}
+
+    # -- edges --------------------------------------------------------------------
+    def write_edges(self) -> None:
+        import h5py
+
+        plan = self._edge_plan()
+        new_pops: list[tuple[str, str, str]] = []
+        with h5py.File(self.net / "edges.h5", "w") as f:
+            root = f.create_group("edges")
+            for item in plan:
+                if item[0] == "copy":
+                    _, file, epop, types_files = item
+                    with h5py.File(file, "r") as src:
+                        src.copy(src["edges"][epop], root, name=epop)
+                        used = np.unique(np.asarray(src["edges"][epop]["edge_type_id"][()])).tolist()
+                    rows = {}
+                    for tf in types_files:
+                        rows.update(_read_csv(Path(tf), "edge_type_id"))
+                    for tid in used:
+                        if int(tid) not in self.used_edge_types:
+                            row = dict(rows.get(int(tid), {"edge_type_id": str(tid)}))
+                            self._copy_synapse_file(row.get("dynamics_params"))
+                            self.edge_rows.append(row)
+                            self.used_edge_types.add(int(tid))
+            used_names = set(root.keys())
+            for item in plan:
+                if item[0] == "new":
+                    index = item[1]
+                    name = _unique(_clean(self.d.projection_name(index)), used_names)
+                    self._new_edge_population(f, name, index)
+                    new_pops.append(name)
+        self._write_csv(self.net / "edge_types.csv", self.edge_rows, "edge_type_id")
+
+    def _edge_plan(self) -> list[tuple]:
+        """Copy whole original edge populations where possible; write the rest as new populations."""
+        import h5py
+
+        by_origin: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        direct: dict[int, tuple[str, str]] = {}
+        for i, p in enumerate(self.d.projections):
+            if p.rule.type != "explicit":
+                raise UnsupportedFeature(f"projection {self.d.projection_name(i)!r}: rule {p.rule.type!r} is not "
+                                         "explicit after instantiation", pointer=f"/projections/{i}/rule")
+            path = self.d.resolve_path(p.rule.file)
+            epop = p.rule.population or self.d.projection_name(i)
+            with h5py.File(path, "r") as f:
+                if "edges" not in f or epop not in f["edges"]:
+                    raise NetbabelError(f"edge population {epop!r} not found", str(path),
+                                        f"/projections/{i}/rule/population")
+                g = f["edges"][epop]
+                origin_file = g.attrs.get("sonata_file")
+                if origin_file is not None and "sonata_edge_id" in g:
+                    origin = (_text(origin_file), _text(g.attrs["sonata_population"]))
+                    by_origin.setdefault(origin, []).append((i, g["source_node_id"].shape[0]))
+                elif str(path.resolve()) in self._original_edge_files():
+                    direct[i] = (str(path.resolve()), epop)
+        plan: list[tuple] = []
+        done: set[int] = set()
+        for (file, epop), members in by_origin.items():
+            if self._whole_edges(file, epop, [i for i, _ in members], sum(n for _, n in members)):
+                plan.append(("copy", file, epop, self._original_edge_files().get(file, [])))
+                done.update(i for i, _ in members)
+        for i, (file, epop) in direct.items():
+            if self._whole_edges(file, epop, [i], None):
+                plan.append(("copy", file, epop, self._original_edge_files().get(file, [])))
+                done.add(i)
+        plan += [("new", i) for i in range(len(self.d.projections)) if i not in done]
+        return plan
+
+    def _copy_synapse_file(self, name: str | None) -> None:
+        """The synapse dynamics params file of a copied edge type, from the original components."""
+        directory = self.provenance.get("components", {}).get("synaptic_models_dir")
+        if not name or not directory:
+            return
+        src = Path(directory) / name
+        if src.is_file():
+            dst = self.comp / "synaptic_models" / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+
+    def _original_edge_files(self) -> dict[str, list[str]]:
+        return {str(Path(h5).resolve()): ts for h5, ts in self.provenance.get("edges", [])}
+
+    def _whole_edges(self, file: str, epop: str, members: list[int], count: int | None) -> bool:
+        """The original edge population can be copied: all its edges are here between copied node populations."""
+        import h5py
+
+        if not Path(file).is_file():
+            return False
+        with h5py.File(file, "r") as f:
+            if epop not in f.get("edges", {}):
+                return False
+            g = f["edges"][epop]
+            n = g["source_node_id"].shape[0]
+            spop = _text(g["source_node_id"].attrs.get("node_population"))
+            tpop = _text(g["target_node_id"].attrs.get("node_population"))
+        if count is not None and count != n:
+            return False
+        for i in members:
+            p = self.d.projections[i]
+            for end, want in ((p.source, spop), (p.target, tpop)):
+                m = self.maps[end]
+                if want is not None and m.population != want:
+                    return False
+                if m.ids is not None and not np.array_equal(m.ids, np.arange(m.ids.size)) and count is None:
+                    return False
+        return True
+
+    def _new_edge_population(self, f: Any, name: str, index: int) -> None:
+        import h5py
+
+        p = self.d.projections[index]
+        src_map, tgt_map = self.maps[p.source], self.maps[p.target]
+        tid = self._new_type_id(self.used_edge_types, 100)
+        sign = self._sonata_sign(index)
+        path = self.d.resolve_path(p.rule.file)
+        epop = p.rule.population or self.d.projection_name(index)
+        with h5py.File(path, "r") as src:
+            g = src["edges"][epop]
+            n = g["source_node_id"].shape[0]
+            has_w = "0" in g and "syn_weight" in g["0"]
+            has_d = "0" in g and "delay" in g["0"]
+            w_default = None if has_w else self.d.value(p.weight)
+            d_default = None if has_d else self.d.value(p.delay)
+            writer = _edge_writer(f, name, src_map.population, tgt_map.population, src_map.size, tgt_map.size, tid)
+            for start in range(0, n, CHUNK):
+                sl = slice(start, min(n, start + CHUNK))
+                s = np.asarray(g["source_node_id"][sl], np.int64)
+                t = np.asarray(g["target_node_id"][sl], np.int64)
+                w = np.asarray(g["0"]["syn_weight"][sl], np.float64) if has_w else np.full(s.size, w_default)
+                dl = np.asarray(g["0"]["delay"][sl], np.float64) if has_d else np.full(s.size, d_default)
+                s = s if src_map.ids is None else src_map.ids[s]
+                t = t if tgt_map.ids is None else tgt_map.ids[t]
+                writer.append(s, t, sign * w, dl)
+            writer.finish()
+        self.edge_rows.append(self._edge_type_row(index, tid))
+
+    def _sonata_sign(self, index: int) -> float:
+        """SONATA point-neuron syn_weight follows NEST: inhibitory conductance synapses carry negative weights."""
+        p = self.d.projections[index]
+        ct = self.d.cell_types[self.d.populations[p.target].cell_type]
+        receptor = self.d.synapse_types[p.synapse_type].receptor if p.synapse_type else "excitatory"
+        if ct.model in MODELS and MODELS[ct.model].synapse == "conductance" and receptor == "inhibitory":
+            return -1.0
+        return 1.0
+
+    def _edge_type_row(self, index: int, tid: int) -> dict:
+        p = self.d.projections[index]
+        syn = self.d.synapse_types.get(p.synapse_type) if p.synapse_type else None
+        ct = self.d.cell_types[self.d.populations[p.target].cell_type]
+        if ct.model == MULTICOMPARTMENT:
+            site = (ct.synapses or {}).get(syn.site) if syn and syn.site else None
+            if site is None:
+                raise UnsupportedFeature(f"projection {self.d.projection_name(index)!r}: synapses onto a "
+                                         "multicompartment cell need a synapse type with a site",
+                                         pointer=f"/projections/{index}/synapse_type")
+            template, params = conv.synapse_site_out(site)
+            lists = ct.section_lists or {}
+            section_list = next((conv_key for conv_key, lst in conv.ALLEN_SECTION_LISTS.items()
+                                 if site.section in lists.get(lst, [])), "soma")
+            extra = {"target_sections": f"['{conv.ALLEN_SECTION_LISTS[section_list]}']",
+                     "distance_range": "[0.0,1e20]"}
+        else:
+            model = syn.model if syn else "static"
+            template = conv.NEST_SYNAPSE_OF[model]
+            params = dict(syn.params) if syn else {}
+            extra = {}
+        fname = f"{_clean(self.d.projection_name(index))}.json"
+        _write_json(self.comp / "synaptic_models" / fname, params)
+        return {"edge_type_id": str(tid), "model_template": template, "dynamics_params": fname, **extra}
+
+    # -- inputs -------------------------------------------------------------------
+    def write_spike_inputs(self) -> None:
+        """Virtual populations: one SONATA spike file per SONATA population; spike_train inputs: new virtual nodes."""
+        import h5py
+
+        by_spop: dict[str, tuple[list, list]] = {}
+        for name, pop in self.d.populations.items():
+            ct = self.d.cell_types[pop.cell_type]
+            if ct.model != "spike_generator":
+                continue
+            ids, times = self._source_spikes(name, ct)
+            m = self.maps[name]
+            sonata_ids = ids if m.ids is None else m.ids[ids]
+            acc = by_spop.setdefault(m.population, ([], []))
+            acc[0].append(sonata_ids)
+            acc[1].append(times)
+        for spop, (ids, times) in by_spop.items():
+            self._spike_file(spop, np.concatenate(ids), np.concatenate(times))
+        trains = [i for i, inp in enumerate(self.d.inputs) if inp.type == "spike_train"]
+        if not trains:
+            return
+        with h5py.File(self.net / "input_nodes.h5", "w") as nf, h5py.File(self.net / "input_edges.h5", "w") as ef:
+            for index in trains:
+                self._spike_train_input(nf, ef, index)
+        self.extra_networks = True
+
+    def _spike_train_input(self, nf: Any, ef: Any, index: int) -> None:
+        import h5py
+
+        inp = self.d.inputs[index]
+        name = _unique(_clean(self.d.input_name(index)), set(self.sonata_sizes))
+        target = self.maps[inp.target]
+        n = self.d.size(inp.target)
+        tid = self._new_type_id(self.used_node_types, 100)
+        g = nf.require_group("nodes").create_group(name)
+        g.create_dataset("node_type_id", data=np.full(n, tid, np.int64))
+        g.create_dataset("node_group_id", data=np.zeros(n, np.int64))
+        g.create_dataset("node_group_index", data=np.arange(n, dtype=np.uint64))
+        g.create_group("0")
+        self.sonata_sizes[name] = n
+        self.node_rows.append({"node_type_id": str(tid), "model_type": conv.VIRTUAL, "pop_name": name})
+        with h5py.File(self.d.resolve_path(inp.file), "r") as f:
+            sg = f["spikes"][inp.population or self.d.input_name(index)]
+            ids = np.asarray(sg["node_ids"][()], np.int64)
+            times = np.asarray(sg["timestamps"][()], np.float64)
+        self._spike_file(name, ids, times)
+        etid = self._new_type_id(self.used_edge_types, 100)
+        writer = _edge_writer(ef, name, name, target.population, n, target.size, etid)
+        cell = np.arange(n)
+        weight = self.d.value(inp.weight) * self._input_sign(index)
+        delay = self.d.value(inp.delay) if inp.delay is not None else self.d.value(self.d.simulation.dt)
+        writer.append(cell, cell if target.ids is None else target.ids[cell], np.full(n, weight), np.full(n, delay))
+        writer.finish()
+        syn = self.d.synapse_types.get(inp.synapse_type) if inp.synapse_type else None
+        fname = f"{name}.json"
+        _write_json(self.comp / "synaptic_models" / fname, dict(syn.params) if syn else {})
+        self.edge_rows.append({"edge_type_id": str(etid), "model_template": "static_synapse", "dynamics_params": fname})
+
+    def _input_sign(self, index: int) -> float:
+        inp = self.d.inputs[index]
+        ct = self.d.cell_types[self.d.populations[inp.target].cell_type]
+        receptor = self.d.synapse_types[inp.synapse_type].receptor if inp.synapse_type else "excitatory"
+        return -1.0 if ct.model in MODELS and MODELS[ct.model].synapse == "conductance" and receptor == "inhibitory" else 1.0
+
+    def _source_spikes(self, name: str, ct: CellType) -> tuple[np.ndarray, np.ndarray]:
+        n = self.d.size(name)
+        if ct.params.get("spike_file"):
+            from netbabel.spikereport import read_report
+
+            report = read_report(self.d.resolve_path(ct.params["spike_file"]))
+            ids, times = report.get(name) or next(iter(report.values()), (np.zeros(0, np.int64), np.zeros(0)))
+            return np.asarray(ids, np.int64), np.asarray(times, np.float64)
+        trains = ct.params.get("spike_times", [])
+        if trains and not isinstance(trains[0], list):
+            trains = [trains] * n
+        ids = np.concatenate([np.full(len(t), i, np.int64) for i, t in enumerate(trains)]) if trains else np.zeros(0, np.int64)
+        times = np.concatenate([np.asarray([self.d.value(x) for x in t], np.float64) for t in trains]) \
+            if trains else np.zeros(0)
+        return ids, times
+
+    def _spike_file(self, spop: str, ids: np.ndarray, times: np.ndarray) -> None:
+        import h5py
+
+        order = np.lexsort((ids, times))
+        path = self.out / "inputs" / f"{_clean(spop)}_spikes.h5"
+        with h5py.File(path, "w") as f:
+            root = f.create_group("spikes")
+            root.attrs["magic"] = np.uint32(0x0A7A)
+            g = root.create_group(spop)
+            g.attrs["sorting"] = "by_time"
+            ts = g.create_dataset("timestamps", data=times[order])
+            ts.attrs["units"] = "ms"
+            g.create_dataset("node_ids", data=ids[order].astype(np.uint64))
+        self.inputs[f"{_clean(spop)}_spikes"] = {"input_type": "spikes", "module": "sonata",
+                                                 "input_file": f"$INPUT_DIR/{path.name}", "node_set": spop}
+
+    def write_current_inputs(self) -> None:
+        for index, inp in enumerate(self.d.inputs):
+            if inp.type not in ("dc", "step_current"):
+                continue
+            m = self.maps[inp.target]
+            node_set = self._node_set_of(inp.target)
+            if inp.type == "dc":
+                start = self.d.value(inp.start) if inp.start is not None else 0.0
+                stop = self.d.value(inp.stop) if inp.stop is not None else self.d.value(self.d.simulation.duration)
+                entry = {"amp": conv.current_clamp_out(self.d.value(inp.amplitude)), "delay": start,
+                         "duration": min(stop, self.d.value(self.d.simulation.duration) + 1.0) - start}
+            else:
+                times = [self.d.value(t) for t in inp.times or []]
+                amps = [self.d.value(a) for a in inp.amplitudes or []]
+                ends = times[1:] + [self.d.value(self.d.simulation.duration)]
+                steps = [(a, t, e - t) for a, t, e in zip(amps, times, ends) if a != 0.0]
+                entry = {"amp": [conv.current_clamp_out(a) for a, _, _ in steps], "delay": [t for _, t, _ in steps],
+                         "duration": [du for _, _, du in steps]}
+            del m
+            self.inputs[_clean(self.d.input_name(index))] = {"input_type": "current_clamp", "module": "IClamp",
+                                                             "node_set": node_set, **entry}
+
+    def _node_set_of(self, population: str) -> str:
+        m = self.maps[population]
+        sets = getattr(self, "node_sets", None)
+        if sets is None:
+            sets = self.node_sets = {}
+        if m.ids is None:
+            sets[m.population] = {"population": m.population}
+            return m.population
+        key = _clean(population)
+        tids = self.d.populations[population].annotations["sonata"]["node_type_ids"]
+        sets[key] = {"population": m.population, "node_type_id": list(tids)}
+        return key
+
+    # -- configs ------------------------------------------------------------------
+    def write_configs(self) -> None:
+        sim = self.d.simulation
+        node_sets = dict(getattr(self, "node_sets", {}))
+        for spop in self.sonata_sizes:
+            node_sets.setdefault(spop, {"population": spop})
+        _write_json(self.out / "node_sets.json", node_sets)
+        components = {"point_neuron_models_dir": "$COMPONENTS_DIR/point_neuron_models",
+                      "synaptic_models_dir": "$COMPONENTS_DIR/synaptic_models"}
+        for key, sub in (("morphologies_dir", "morphologies"), ("biophysical_neuron_models_dir",
+                                                                  "biophysical_neuron_models"),
+                         ("mechanisms_dir", "mechanisms")):
+            if (self.comp / sub).is_dir():
+                components[key] = f"$COMPONENTS_DIR/{sub}"
+        nodes = [{"nodes_file": "$NETWORK_DIR/nodes.h5", "node_types_file": "$NETWORK_DIR/node_types.csv"}]
+        edges = [{"edges_file": "$NETWORK_DIR/edges.h5", "edge_types_file": "$NETWORK_DIR/edge_types.csv"}]
+        if getattr(self, "extra_networks", False):
+            nodes.append({"nodes_file": "$NETWORK_DIR/input_nodes.h5", "node_types_file": "$NETWORK_DIR/node_types.csv"})
+            edges.append({"edges_file": "$NETWORK_DIR/input_edges.h5", "edge_types_file": "$NETWORK_DIR/edge_types.csv"})
+        circuit = {"manifest": {"$BASE_DIR": ".", "$NETWORK_DIR": "$BASE_DIR/network",
+                                "$COMPONENTS_DIR": "$BASE_DIR/components"},
+                   "components": components, "networks": {"nodes": nodes, "edges": edges}}
+        run: dict[str, Any] = {"tstart": 0.0, "tstop": self.d.value(sim.duration), "dt": self.d.value(sim.dt)}
+        cells = [ct for ct in self.d.cell_types.values() if ct.model == MULTICOMPARTMENT]
+        if cells and cells[0].spike_detection:
+            run["spike_threshold"] = cells[0].spike_detection.threshold
+        if cells:
+            run["dL"] = conv.DEFAULT_DL
+        conditions: dict[str, Any] = {}
+        if sim.temperature is not None:
+            conditions["celsius"] = self.d.value(sim.temperature)
+        if sim.v_init is not None:
+            conditions["v_init"] = self.d.value(sim.v_init)
+        simulation = {"manifest": {"$BASE_DIR": ".", "$OUTPUT_DIR": "$BASE_DIR/output", "$INPUT_DIR": "$BASE_DIR/inputs"},
+                      "target_simulator": "NEURON" if self.has_mc else "NEST",
+                      "run": run, "conditions": conditions, "inputs": self.inputs,
+                      "output": {"output_dir": "$OUTPUT_DIR", "log_file": "log.txt", "spikes_file": "spikes.h5",
+                                 "spikes_sort_order": "time", "overwrite_output_dir": True},
+                      "network": "$BASE_DIR/circuit_config.json", "node_sets_file": "$BASE_DIR/node_sets.json"}
+        _write_json(self.out / "circuit_config.json", circuit)
+        _write_json(self.out / "simulation_config.json", simulation)
+
+    def _write_csv(self, path: Path, rows: list[dict], id_column: str) -> None:
+        columns = [id_column]
+        for row in rows:
+            columns += [c for c in row if c not in columns]
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f, delimiter=" ", quotechar='"', quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+            w.writerow(columns)
+            for row in sorted(rows, key=lambda r: int(r[id_column])):
+                w.writerow(["NULL" if row.get(c) is None else row[c] for c in columns])
+
+
+def _edge_writer(f: Any, name: str, spop: str, tpop: str, n_source: int, n_target: int, edge_type_id: int) -> Any:
+    from netbabel.instantiate.writer import EdgePopulationWriter
+
+    return EdgePopulationWriter(f, name, spop, tpop, n_source, n_target, edge_type_id=edge_type_id)
+
+
+def _read_csv(path: Path, id_column: str) -> dict[int, dict]:
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f, delimiter=" ", quotechar='"', skipinitialspace=True) if r]
+    header = rows[0]
+    out = {}
+    for r in rows[1:]:
+        row = {h: (None if v in ("NULL", "") else v) for h, v in zip(header, r)}
+        out[int(row[id_column])] = row
+    return out
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _text(v: Any) -> str | None:
+    if v is None:
+        return None
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _clean(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name.replace("->", "_to_"))
+
+
+def _unique(name: str, used: set[str]) -> str:
+    out, k = name, 1
+    while out in used:
+        k += 1
+        out = f"{name}_{k}"
+    used.add(out)
+    return out
