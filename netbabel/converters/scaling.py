@@ -20,7 +20,7 @@ Two layers use the same arithmetic:
   `MultiAreaModel.scale_network` exactly);
 - `scale_description`, the transform of any Description (Potjans-Diesmann,
   Brunel, ...), which returns a new Description with `dc` inputs named
-  `dc_scaling->POP`.
+  `dc_scaling_POP`.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def scale_description(description: Description, n_scaling: float, k_scaling: flo
       when the factors differ; one_to_one and explicit projections are refused when k_scaling != 1;
     - Poisson inputs: rate x k_scaling (the same total rate as k_scaling x the trains);
     - weights (and bounds, and sd unless `scale_weight_sd` is False) / sqrt(k_scaling);
-    - a `dc` input `dc_scaling->POP` restoring the lost mean input, computed from the full-scale
+    - a `dc` input `dc_scaling_POP` restoring the lost mean input, computed from the full-scale
       in-degrees and `rates` (Hz per source population; spike-source populations with a `rate`
       parameter need none).
     """
@@ -121,7 +121,7 @@ def scale_description(description: Description, n_scaling: float, k_scaling: flo
             inp.weight = _scaled_quantity(description, inp.weight, k_scaling, scale_weight_sd)
     names = {out.input_name(i) for i in range(len(out.inputs))}
     for target, amplitude in dc.items():
-        name = f"dc_scaling->{target}"
+        name = f"dc_scaling_{target}"
         if name in names:
             raise NetbabelError(f"the model already has an input named {name!r}: it was scaled before")
         if amplitude != 0.0:

@@ -148,6 +148,12 @@ def locate(path: str | Path, k_stable: str | None = None, rates: str | None = No
     return Sources(data, k_file, r_file)
 
 
+def population_name(area: str, pop: str) -> str:
+    """`V1_23E`; areas named by a number (7a, 46) get the prefix `area` (`area7a_23E`) as
+    netbabel names start with a letter."""
+    return f"{area}_{pop}" if area[:1].isalpha() else f"area{area}_{pop}"
+
+
 def _read_json(path: Path) -> Any:
     try:
         raw = path.read_bytes()
@@ -198,7 +204,7 @@ class Connectome:
 
     @property
     def names(self) -> list[str]:
-        return [f"{a}_{p}" for a, p in self.keys]
+        return [population_name(a, p) for a, p in self.keys]
 
     @property
     def area_index(self) -> np.ndarray:
@@ -346,11 +352,11 @@ def build_description(con: Connectome, areas: list[str] | None = None,
                 skipped += _projections(d, con, rows[a], rows[b], False)
     for a in simulated:
         for i in rows[a]:
-            d.inputs.append(Input(type="poisson", target=names[i], name=f"poisson->{names[i]}",
+            d.inputs.append(Input(type="poisson", target=names[i], name=f"ext_{names[i]}",
                                   rate=RATE_EXT * float(con.K_ext[i]), indegree=1, weight=float(con.W_ext[i]),
                                   delay=EXT_DELAY, synapse_type="excitatory"))
             if con.DC[i] != 0.0:
-                d.inputs.append(Input(type="dc", target=names[i], name=f"dc_scaling->{names[i]}",
+                d.inputs.append(Input(type="dc", target=names[i], name=f"dc_scaling_{names[i]}",
                                       amplitude=float(con.DC[i])))
     replaced = [b for b in con.areas if b not in simulated]
     if replaced:
@@ -412,7 +418,7 @@ def _replacement_inputs(d: Description, con: Connectome, target_area: str, sourc
             rate = indegree * float(table[source_area][con.keys[s][1]])
             if rate <= 0.0:
                 continue
-            d.inputs.append(Input(type="poisson", target=names[t], name=f"replaced:{names[s]}->{names[t]}",
+            d.inputs.append(Input(type="poisson", target=names[t], name=f"replaced_{names[s]}_to_{names[t]}",
                                   rate=float(rate), indegree=1, weight=float(con.W[t, s]), delay=delay,
                                   synapse_type="excitatory" if con.W[t, s] >= 0 else "inhibitory"))
 
