@@ -63,11 +63,13 @@ def write(description: Description, out: Path, options: argparse.Namespace) -> N
 # -- the export -----------------------------------------------------------------------------
 
 def export(description: Description, out: Path, options: Any = None, safe_ids: bool = False,
-           validate: bool = True) -> Export:
+           validate: bool = True, pylems_v: bool = False) -> Export:
     """Write `<name>.net.nml` (or `.net.nml.h5`) and `LEMS_<name>.xml` into the directory `out`.
 
     `safe_ids` prefixes population ids with `pop_` (jNeuroML's NEURON export puts them in hoc,
     where names such as `E` or `PI` are built-in constants); the mapping is in `netbabel_ids.json`.
+    `pylems_v` also records every recorded cell's `v` to `<population id>.v.dat` (PyLEMS writes no
+    event files; the neuroml-pylems backend detects spikes in it).
     """
     import neuroml
 
@@ -85,7 +87,7 @@ def export(description: Description, out: Path, options: Any = None, safe_ids: b
     hdf5 = _use_hdf5(getattr(options, "neuroml_hdf5", "auto"), builder.connection_count)
     network_file = out / (f"{name}.net.nml.h5" if hdf5 else f"{name}.net.nml")
     _write_document(doc, network_file, hdf5, validate)
-    lems_file = _write_lems(description, name, net.id, network_file, builder, out)
+    lems_file = _write_lems(description, name, net.id, network_file, builder, out, pylems_v)
     ids = {pop: builder.pop_ids[pop] for pop in description.populations}
     (out / ID_MAP_FILE).write_text(json.dumps({"populations": ids, "spike_files": builder.spike_files,
                                                "sizes": builder.sizes}, indent=1))
@@ -636,7 +638,7 @@ def validate_file(path: Path) -> None:
 # -- LEMS ---------------------------------------------------------------------------------------------
 
 def _write_lems(d: Description, name: str, network_id: str, network_file: Path, builder: _Builder,
-                out: Path) -> Path:
+                out: Path, pylems_v: bool = False) -> Path:
     import logging
 
     from pyneuroml.lems import LEMSSimulation
@@ -657,6 +659,13 @@ def _write_lems(d: Description, name: str, network_id: str, network_file: Path, 
         for i in range(builder.sizes[pname]):
             path = builder.cell_path(pname, i)[3:]
             sim.add_selection_to_event_output_file(of, i, path, "spike")
+    if pylems_v:
+        for pname, spike_file in builder.spike_files.items():
+            pop_id = builder.pop_ids[pname]
+            of = f"vall_{pop_id}"
+            sim.create_output_file(of, spike_file.replace(".spikes", ".v.dat"))
+            for i in range(builder.sizes[pname]):
+                sim.add_column_to_output_file(of, f"v{i}", builder.cell_path(pname, i)[3:] + "/v")
     for rec in d.simulation.record.v:
         pop_id = builder.pop_ids[rec.population]
         of = f"v_{pop_id}"
