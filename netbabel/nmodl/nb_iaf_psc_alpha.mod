@@ -1,0 +1,171 @@
+COMMENT
+netbabel: leaky integrate-and-fire neuron with alpha-shaped synaptic currents,
+integrated exactly on the dt grid with the propagators and update order of
+NEST 3.10's iaf_psc_alpha (V relative to E_L, lower bound V_min).
+
+Driving and timing as in nb_iaf_psc_exp.mod: a self-event at T_k + 0.49 dt
+performs NEST's whole step k-1 (propagation from T_k-1 to T_k, the synaptic
+input that arrived by T_k, threshold at T_k, the current for the next step).
+weight[0]: synaptic weight (pA; > 0 excitatory, else inhibitory), weight[1]:
+change of the injected current (pA). A spike of NEST time T_k is emitted at
+T_k + 0.49 dt; connections from this cell use the delay d - 0.49 dt. V_m is
+NEST's V_m at the last grid time handled. Fixed step only, delays multiples of dt.
+ENDCOMMENT
+
+NEURON {
+    THREADSAFE
+    ARTIFICIAL_CELL nb_iaf_psc_alpha
+    RANGE V_m, E_L, C_m, tau_m, t_ref, V_th, V_reset, I_e, tau_syn_ex, tau_syn_in, V_min
+    RANGE I_ex, dI_ex, I_in, dI_in, y0, r_ref
+}
+
+PARAMETER {
+    V_m = -70 (mV)
+    E_L = -70 (mV)
+    C_m = 250 (pF)
+    tau_m = 10 (ms)
+    t_ref = 2 (ms)
+    V_th = -55 (mV)
+    V_reset = -70 (mV)
+    I_e = 0 (pA)
+    tau_syn_ex = 2 (ms)
+    tau_syn_in = 2 (ms)
+    V_min = -1e308 (mV)
+}
+
+ASSIGNED {
+    y3 (mV)
+    Theta (mV)
+    V_reset_rel (mV)
+    LowerBound (mV)
+    I_ex (pA)
+    dI_ex
+    I_in (pA)
+    dI_in
+    y0 (pA)
+    buf_ex
+    buf_in
+    buf_cur (pA)
+    r_ref
+    ref_counts
+    nstep
+    P11_ex P21_ex P22_ex P31_ex P32_ex
+    P11_in P21_in P22_in P31_in P32_in
+    P30 P33 expm1_tau_m EPSCInitialValue IPSCInitialValue
+}
+
+INITIAL {
+    propagators()
+    Theta = V_th - E_L
+    V_reset_rel = V_reset - E_L
+    LowerBound = V_min - E_L
+    y3 = V_m - E_L
+    I_ex = 0
+    dI_ex = 0
+    I_in = 0
+    dI_in = 0
+    y0 = 0
+    buf_ex = 0
+    buf_in = 0
+    buf_cur = 0
+    r_ref = 0
+    nstep = 1
+    net_send(1.49 * dt, 1)
+}
+
+PROCEDURE propagators() {
+    LOCAL h, tics, tics_step
+    h = dt
+    P11_ex = exp(-h / tau_syn_ex)
+    P22_ex = P11_ex
+    P11_in = exp(-h / tau_syn_in)
+    P22_in = P11_in
+    P33 = exp(-h / tau_m)
+VERBATIM
+    expm1_tau_m = expm1(-_lh / tau_m);
+    P30 = -tau_m / C_m * expm1(-_lh / tau_m);
+ENDVERBATIM
+    P21_ex = h * P11_ex
+    P21_in = h * P11_in
+    P31_ex = alpha_propagator(tau_syn_ex, tau_m, C_m, h, 1)
+    P32_ex = alpha_propagator(tau_syn_ex, tau_m, C_m, h, 2)
+    P31_in = alpha_propagator(tau_syn_in, tau_m, C_m, h, 1)
+    P32_in = alpha_propagator(tau_syn_in, tau_m, C_m, h, 2)
+VERBATIM
+    EPSCInitialValue = 1.0 * M_E / tau_syn_ex;
+    IPSCInitialValue = 1.0 * M_E / tau_syn_in;
+ENDVERBATIM
+    tics = floor(t_ref * 1000.0 + 0.5)
+    tics_step = floor(dt * 1000.0 + 0.5)
+    ref_counts = floor((tics + tics_step - 1) / tics_step)
+}
+
+FUNCTION alpha_propagator(tau_syn, tau, c, h, which) {
+    : NEST's IAFPropagatorAlpha: which = 1 gives P31, which = 2 gives P32
+VERBATIM
+    {
+        double h_min_regular = 1e-7 * _ltau * _ltau / fabs(_ltau - _ltau_syn);
+        double beta = _ltau_syn * _ltau / (_ltau - _ltau_syn);
+        double gamma = beta / _lc;
+        double inv_tau_syn = 1 / _ltau_syn;
+        double inv_tau_m = 1 / _ltau;
+        double inv_c_m = 1 / _lc;
+        double inv_beta = (_ltau - _ltau_syn) / (_ltau_syn * _ltau);
+        double exp_h_tau_syn = exp(-_lh * inv_tau_syn);
+        double expm1_h_tau = expm1(_lh * inv_beta);
+        double P32 = gamma * exp_h_tau_syn * expm1_h_tau;
+        double P31;
+        if (!(isnormal(P32) && P32 > 0)) {
+            P32 = _lh * inv_c_m * exp(-_lh * inv_tau_m);
+        }
+        if (_lh > h_min_regular) {
+            P31 = gamma * exp_h_tau_syn * (beta * expm1_h_tau - _lh);
+        } else {
+            P31 = 0.5 * _lh * _lh * inv_c_m * exp(-_lh * inv_tau_m);
+        }
+        _lalpha_propagator = (_lwhich == 1) ? P31 : P32;
+    }
+ENDVERBATIM
+}
+
+NET_RECEIVE(weight, dcur) {
+    INITIAL {
+        : keeps dcur as set by the user (NEURON zeroes the weights after the first without this block)
+    }
+    if (flag == 1) {
+        : NEST's step from T_k-1 to T_k, handled at T_k + 0.49 dt
+        if (r_ref == 0) {
+            y3 = P30 * (y0 + I_e) + P31_ex * dI_ex + P32_ex * I_ex + P31_in * dI_in + P32_in * I_in + expm1_tau_m * y3 + y3
+            if (y3 < LowerBound) {
+                y3 = LowerBound
+            }
+        } else {
+            r_ref = r_ref - 1
+        }
+        I_ex = P21_ex * dI_ex + P22_ex * I_ex
+        dI_ex = dI_ex * P11_ex
+        dI_ex = dI_ex + EPSCInitialValue * buf_ex
+        I_in = P21_in * dI_in + P22_in * I_in
+        dI_in = dI_in * P11_in
+        dI_in = dI_in + IPSCInitialValue * buf_in
+        buf_ex = 0
+        buf_in = 0
+        if (y3 >= Theta) {
+            r_ref = ref_counts
+            y3 = V_reset_rel
+            net_event(t)
+        }
+        y0 = y0 + buf_cur
+        buf_cur = 0
+        V_m = y3 + E_L
+        nstep = nstep + 1
+        net_send((nstep + 0.49) * dt - t, 1)
+    } else {
+        if (weight > 0) {
+            buf_ex = buf_ex + weight
+        } else {
+            buf_in = buf_in + weight
+        }
+        buf_cur = buf_cur + dcur
+    }
+}
