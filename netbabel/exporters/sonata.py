@@ -1,7 +1,8 @@
 """netbabel descriptions as SONATA circuits (bmtk / libsonata readable).
 
 Writes `circuit_config.json`, `simulation_config.json`, `node_sets.json`,
-`network/nodes.h5` + `network/node_types.csv`, `network/edges.h5` +
+`network/nodes.h5` + `network/node_types.csv` (cells), `network/virtual_nodes.h5` +
+`network/virtual_node_types.csv` (spike sources), `network/edges.h5` +
 `network/edge_types.csv`, `components/` (NEST dynamics params JSON per point
 cell type, synapse params, SWC morphologies and Allen-style params of
 biophysical cells) and `inputs/` (SONATA spike files of virtual populations).
@@ -94,6 +95,7 @@ class _Writer:
         self.write_edges()
         self.write_spike_inputs()
         self.write_current_inputs()
+        self.finish_nodes()
         self.write_configs()
 
     # -- nodes --------------------------------------------------------------------
@@ -101,14 +103,39 @@ class _Writer:
         import h5py
 
         groups = self._origin_groups()
-        with h5py.File(self.net / "nodes.h5", "w") as f:
-            root = f.create_group("nodes")
+        with h5py.File(self.net / "nodes.h5", "w") as f, h5py.File(self.net / "virtual_nodes.h5", "w") as fv:
+            roots = {False: f.create_group("nodes"), True: fv.create_group("nodes")}
             for (nodes_file, spop), members in groups.items():
-                self._copy_population(root, nodes_file, spop, members)
+                self._copy_population(roots[self._virtual(members[0])], nodes_file, spop, members)
             for name in self.d.populations:
                 if name not in self.maps:
-                    self._fresh_population(root, name)
-        self._write_csv(self.net / "node_types.csv", self.node_rows, "node_type_id")
+                    self._fresh_population(roots[self._virtual(name)], name)
+
+    def _virtual(self, population: str) -> bool:
+        return self.d.cell_types[self.d.populations[population].cell_type].model == "spike_generator"
+
+    def finish_nodes(self) -> None:
+        """node_id datasets (bmtk 1.2 reads populations through them) and one types table per nodes file."""
+        import h5py
+
+        for stem in ("nodes", "virtual_nodes"):
+            with h5py.File(self.net / f"{stem}.h5", "a") as f:
+                for g in f["nodes"].values():
+                    if "node_id" not in g:
+                        g.create_dataset("node_id", data=np.arange(g["node_type_id"].shape[0], dtype=np.uint64))
+        with h5py.File(self.net / "edges.h5", "a") as f:
+            for g in f["edges"].values():
+                for direction in ("source_to_target", "target_to_source"):
+                    idx = g.get(f"indices/{direction}")
+                    if idx is not None and "node_id_to_ranges" in idx and "node_id_to_range" not in idx:
+                        idx["node_id_to_range"] = idx["node_id_to_ranges"]  # bmtk 1.2 reads this name: a hard link
+        virtual = [r for r in self.node_rows if r.get("model_type") == conv.VIRTUAL]
+        virtual = [{k: v for k, v in r.items() if k in ("node_type_id", "model_type", "pop_name") or
+                    (v is not None and k not in MODEL_COLUMNS)} for r in virtual]
+        self._write_csv(self.net / "node_types.csv", [r for r in self.node_rows
+                                                      if r.get("model_type") != conv.VIRTUAL], "node_type_id")
+        self._write_csv(self.net / "virtual_node_types.csv", virtual, "node_type_id")
+        self._write_csv(self.net / "edge_types.csv", self.edge_rows, "edge_type_id")
 
     def _origin_groups(self) -> dict[tuple[str, str], list[str]]:
         """netbabel populations that, together, are a whole SONATA node population of an existing file."""
@@ -293,7 +320,6 @@ class _Writer:
                     name = _unique(_clean(self.d.projection_name(index)), used_names)
                     self._new_edge_population(f, name, index)
                     new_pops.append(name)
-        self._write_csv(self.net / "edge_types.csv", self.edge_rows, "edge_type_id")
 
     def _edge_plan(self) -> list[tuple]:
         """Copy whole original edge populations where possible; write the rest as new populations."""
@@ -454,10 +480,9 @@ class _Writer:
         trains = [i for i, inp in enumerate(self.d.inputs) if inp.type == "spike_train"]
         if not trains:
             return
-        with h5py.File(self.net / "input_nodes.h5", "w") as nf, h5py.File(self.net / "input_edges.h5", "w") as ef:
+        with h5py.File(self.net / "virtual_nodes.h5", "a") as nf, h5py.File(self.net / "edges.h5", "a") as ef:
             for index in trains:
                 self._spike_train_input(nf, ef, index)
-        self.extra_networks = True
 
     def _spike_train_input(self, nf: Any, ef: Any, index: int) -> None:
         import h5py
@@ -526,7 +551,7 @@ class _Writer:
             ts = g.create_dataset("timestamps", data=times[order])
             ts.attrs["units"] = "ms"
             g.create_dataset("node_ids", data=ids[order].astype(np.uint64))
-        self.inputs[f"{_clean(spop)}_spikes"] = {"input_type": "spikes", "module": "sonata",
+        self.inputs[f"{_clean(spop)}_spikes"] = {"input_type": "spikes", "module": "h5",
                                                  "input_file": f"$INPUT_DIR/{path.name}", "node_set": spop}
 
     def write_current_inputs(self) -> None:
@@ -578,15 +603,20 @@ class _Writer:
                          ("mechanisms_dir", "mechanisms")):
             if (self.comp / sub).is_dir():
                 components[key] = f"$COMPONENTS_DIR/{sub}"
-        nodes = [{"nodes_file": "$NETWORK_DIR/nodes.h5", "node_types_file": "$NETWORK_DIR/node_types.csv"}]
+        nodes = [{"nodes_file": f"$NETWORK_DIR/{stem}.h5", "node_types_file": f"$NETWORK_DIR/{types}.csv"}
+                 for stem, types in (("nodes", "node_types"), ("virtual_nodes", "virtual_node_types"))
+                 if _h5_names(self.net / f"{stem}.h5", "nodes")]
         edges = [{"edges_file": "$NETWORK_DIR/edges.h5", "edge_types_file": "$NETWORK_DIR/edge_types.csv"}]
-        if getattr(self, "extra_networks", False):
-            nodes.append({"nodes_file": "$NETWORK_DIR/input_nodes.h5", "node_types_file": "$NETWORK_DIR/node_types.csv"})
-            edges.append({"edges_file": "$NETWORK_DIR/input_edges.h5", "edge_types_file": "$NETWORK_DIR/edge_types.csv"})
+        for entry in nodes:  # libsonata lists populations (with their type) from the circuit config
+            entry["populations"] = self._population_types(self.out / "network" / Path(entry["nodes_file"]).name)
+        for entry in edges:
+            entry["populations"] = {name: {"type": "chemical"} for name in
+                                    _h5_names(self.out / "network" / Path(entry["edges_file"]).name, "edges")}
         circuit = {"manifest": {"$BASE_DIR": ".", "$NETWORK_DIR": "$BASE_DIR/network",
                                 "$COMPONENTS_DIR": "$BASE_DIR/components"},
                    "components": components, "networks": {"nodes": nodes, "edges": edges}}
-        run: dict[str, Any] = {"tstart": 0.0, "tstop": self.d.value(sim.duration), "dt": self.d.value(sim.dt)}
+        run: dict[str, Any] = {"tstart": 0.0, "tstop": self.d.value(sim.duration), "dt": self.d.value(sim.dt),
+                               "random_seed": int(sim.seed)}
         cells = [ct for ct in self.d.cell_types.values() if ct.model == MULTICOMPARTMENT]
         if cells and cells[0].spike_detection:
             run["spike_threshold"] = cells[0].spike_detection.threshold
@@ -601,10 +631,22 @@ class _Writer:
                       "target_simulator": "NEURON" if self.has_mc else "NEST",
                       "run": run, "conditions": conditions, "inputs": self.inputs,
                       "output": {"output_dir": "$OUTPUT_DIR", "log_file": "log.txt", "spikes_file": "spikes.h5",
-                                 "spikes_sort_order": "time", "overwrite_output_dir": True},
+                                 "overwrite_output_dir": True},
                       "network": "$BASE_DIR/circuit_config.json", "node_sets_file": "$BASE_DIR/node_sets.json"}
         _write_json(self.out / "circuit_config.json", circuit)
         _write_json(self.out / "simulation_config.json", simulation)
+
+    def _population_types(self, nodes_file: Path) -> dict[str, dict]:
+        import h5py
+
+        rows = {int(r["node_type_id"]): r for r in self.node_rows}
+        out = {}
+        with h5py.File(nodes_file, "r") as f:
+            for name, g in f["nodes"].items():
+                tid = int(g["node_type_id"][0]) if g["node_type_id"].shape[0] else None
+                mt = rows.get(tid, {}).get("model_type") or "point_neuron"
+                out[name] = {"type": "point_neuron" if mt in conv.POINT_MODEL_TYPES else mt}
+        return out
 
     def _write_csv(self, path: Path, rows: list[dict], id_column: str) -> None:
         columns = [id_column]
@@ -621,6 +663,13 @@ def _edge_writer(f: Any, name: str, spop: str, tpop: str, n_source: int, n_targe
     from netbabel.instantiate.writer import EdgePopulationWriter
 
     return EdgePopulationWriter(f, name, spop, tpop, n_source, n_target, edge_type_id=edge_type_id)
+
+
+def _h5_names(path: Path, group: str) -> list[str]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return list(f[group].keys()) if group in f else []
 
 
 def _read_csv(path: Path, id_column: str) -> dict[int, dict]:

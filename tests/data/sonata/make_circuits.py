@@ -81,7 +81,7 @@ def point_circuit(root: Path, style: str = "modern", seed: int = 1, tstop: float
     etype = np.where(types[src] == 100, 300, 301)
     nsyns = rng.integers(1, 3, src.size)
     _csv(net / "internal_edge_types.csv", ["edge_type_id", "model_template", "syn_weight", "delay", "dynamics_params"],
-         [[300, "static_synapse", 12.0, 1.5, "exc.json"], [301, "static_synapse", -40.0, 1.0, "inh.json"]])
+         [[300, "static_synapse", 60.0, 1.5, "exc.json"], [301, "static_synapse", -150.0, 1.0, "inh.json"]])
     _edges(net / "internal_edges.h5", "internal_to_internal", src, tgt, etype, {"nsyns": nsyns}, "internal",
            "internal", style)
     # input edges: each external node -> 10 random internal cells, per-edge syn_weight
@@ -90,7 +90,7 @@ def point_circuit(root: Path, style: str = "modern", seed: int = 1, tstop: float
     _csv(net / "external_edge_types.csv", ["edge_type_id", "model_template", "delay", "dynamics_params"],
          [[400, "static_synapse", 2.0, "exc.json"]])
     _edges(net / "external_edges.h5", "external_to_internal", s2, t2, np.full(s2.size, 400),
-           {"syn_weight": rng.uniform(250.0, 350.0, s2.size)}, "external", "internal", style)
+           {"syn_weight": rng.uniform(2000.0, 3000.0, s2.size)}, "external", "internal", style)
     # Poisson input spikes at 15 Hz on the dt grid, from 1 ms on
     ids, times = [], []
     for i in range(N_EXT):

@@ -1,0 +1,227 @@
+"""SONATA import/export: round trips checked with libsonata element by element, both file styles, bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from netbabel.cli import main
+
+_spec = importlib.util.spec_from_file_location("make_circuits", Path(__file__).parent / "data/sonata/make_circuits.py")
+circuits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(circuits)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def _convert(src: Path, out: Path, to: str) -> None:
+    assert main(["convert", str(src), "-o", str(out), "--to", to]) == 0
+
+
+def _read_csv(path: Path) -> dict[int, dict]:
+    lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+    return {int(r[0]): dict(zip(lines[0], r)) for r in lines[1:]}
+
+
+def test_import_point_circuit_splits_by_node_type_and_keeps_weights(tmp_path):
+    from netbabel.description import load
+
+    cfg = circuits.point_circuit(tmp_path / "c")
+    _convert(cfg, tmp_path / "m.json", "netbabel")
+    d = load(tmp_path / "m.json")
+    assert {p: d.size(p) for p in d.populations} == {"internal_Exc": 160, "internal_Inh": 40, "external": 100}
+    assert d.cell_types["internal_Exc"].model == "iaf_psc_alpha"
+    assert d.cell_types["internal_Inh"].params["tau_m"] == 8.0
+    assert d.simulation.duration == 500.0
+    # every edge is in exactly one projection, with weight = syn_weight * nsyns (bmtk's rule)
+    with h5py.File(tmp_path / "c/network/internal_edges.h5") as f:
+        g = f["edges/internal_to_internal"]
+        nsyns = g["0/nsyns"][()]
+        etype = g["edge_type_id"][()]
+    expected = np.where(etype == 300, 60.0, -150.0) * nsyns
+    got = np.full(expected.size, np.nan)
+    total = 0
+    for p in d.projections:
+        with h5py.File(d.resolve_path(p.rule.file)) as f:
+            g = f["edges"][p.rule.population]
+            n = g["source_node_id"].shape[0]
+            total += n
+            if "sonata_edge_id" in g and g.attrs["sonata_population"] == "internal_to_internal":
+                got[g["sonata_edge_id"][()]] = g["0/syn_weight"][()]
+                assert np.all(g["0/delay"][()] == (1.5 if etype[g["sonata_edge_id"][0]] == 300 else 1.0))
+    assert total == 4000 + 1000
+    np.testing.assert_array_equal(got, expected)
+    spikes = d.cell_types["external"].params["spike_times"]
+    assert len(spikes) == 100 and sum(map(len, spikes)) > 500
+
+
+@pytest.mark.parametrize("style", ["modern", "allen"])
+def test_roundtrip_keeps_every_node_edge_and_attribute(tmp_path, style):
+    import libsonata
+
+    cfg = circuits.point_circuit(tmp_path / "c", style=style)
+    _convert(cfg, tmp_path / "m.json", "netbabel")
+    _convert(tmp_path / "m.json", tmp_path / "out", "sonata")
+    out = tmp_path / "out/network"
+    circuit = libsonata.CircuitConfig.from_file(str(tmp_path / "out/circuit_config.json"))
+    assert circuit.node_populations == {"internal", "external"}
+    assert circuit.edge_populations == {"internal_to_internal", "external_to_internal"}
+    for pop, nodes_file in (("internal", "nodes.h5"), ("external", "virtual_nodes.h5")):
+        new = libsonata.NodeStorage(str(out / nodes_file)).open_population(pop)
+        with h5py.File(tmp_path / f"c/network/{pop}_nodes.h5") as f:
+            g = f[f"nodes/{pop}"]
+            assert new.size == g["node_type_id"].shape[0]
+            np.testing.assert_array_equal(new.get_attribute("node_type_id", new.select_all()) if False else
+                                          _h5(out / nodes_file, f"nodes/{pop}/node_type_id"), g["node_type_id"][()])
+            for name in g["0"]:
+                np.testing.assert_array_equal(new.get_attribute(name, new.select_all()), g["0"][name][()])
+    for epop, stem in (("internal_to_internal", "internal"), ("external_to_internal", "external")):
+        new = libsonata.EdgeStorage(str(out / "edges.h5")).open_population(epop)
+        sel = new.select_all()
+        with h5py.File(tmp_path / f"c/network/{stem}_edges.h5") as f:
+            g = f[f"edges/{epop}"]
+            np.testing.assert_array_equal(new.source_nodes(sel), g["source_node_id"][()])
+            np.testing.assert_array_equal(new.target_nodes(sel), g["target_node_id"][()])
+            np.testing.assert_array_equal(_h5(out / "edges.h5", f"edges/{epop}/edge_type_id"), g["edge_type_id"][()])
+            assert set(new.attribute_names) == set(g["0"])
+            for name in g["0"]:
+                np.testing.assert_array_equal(new.get_attribute(name, sel), g["0"][name][()])
+    # types tables: the original columns, model parameters equal after the trip
+    for tid, row in _read_csv(tmp_path / "c/network/internal_node_types.csv").items():
+        new_row = _read_csv(out / "node_types.csv")[tid]
+        assert {k: new_row[k] for k in ("pop_name", "ei", "model_type")} == {k: row[k] for k in ("pop_name", "ei", "model_type")}
+        assert new_row["model_template"].removeprefix("nest:") == row["model_template"].removeprefix("nest:")
+        old = json.loads((tmp_path / "c/components/point_neuron_models" / row["dynamics_params"]).read_text())
+        new_params = json.loads((tmp_path / "out/components/point_neuron_models" / new_row["dynamics_params"]).read_text())
+        assert new_params == old
+    for tid, row in _read_csv(tmp_path / "c/network/internal_edge_types.csv").items():
+        assert _read_csv(out / "edge_types.csv")[tid] == row
+    # the input spikes, by SONATA node id
+    with h5py.File(tmp_path / "out/inputs/external_spikes.h5") as f:
+        n_out = f["spikes/external/node_ids"].shape[0]
+    with h5py.File(tmp_path / "c/inputs/external_spikes.h5") as f:
+        n_in = (f["spikes/timestamps"] if style == "allen" else f["spikes/external/timestamps"]).shape[0]
+    assert n_out == n_in
+
+
+def _h5(path: Path, name: str) -> np.ndarray:
+    with h5py.File(path) as f:
+        return f[name][()]
+
+
+def test_allen_style_is_read_although_libsonata_rejects_it(tmp_path):
+    import libsonata
+
+    cfg = circuits.point_circuit(tmp_path / "c", style="allen")
+    edges = str(tmp_path / "c/network/internal_edges.h5")
+    with pytest.raises((libsonata.SonataError, RuntimeError)):  # no node_population attribute
+        libsonata.EdgeStorage(edges).open_population("internal_to_internal").source
+    _convert(cfg, tmp_path / "m.json", "netbabel")
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert sum(len(t) for t in data["cell_types"]["external"]["params"]["spike_times"]) > 500
+
+
+def test_rule_based_model_exports_through_instantiate(tmp_path):
+    import libsonata
+
+    tiny = Path(__file__).parent / "data/tiny.json"
+    _convert(tiny, tmp_path / "out", "sonata")
+    circuit = libsonata.CircuitConfig.from_file(str(tmp_path / "out/circuit_config.json"))
+    assert {"A", "B"} <= circuit.node_populations
+    pop = libsonata.EdgeStorage(str(tmp_path / "out/network/edges.h5")).open_population("A_to_B")
+    assert pop.size == 5 * 4  # fixed indegree 4 onto 5 cells
+    assert np.all(pop.get_attribute("syn_weight", pop.select_all()) == 80.0)
+    # and it comes back
+    _convert(tmp_path / "out", tmp_path / "back.json", "netbabel")
+    back = json.loads((tmp_path / "back.json").read_text())
+    assert back["populations"]["A"]["size"] == 20 and back["populations"]["B"]["size"] == 5
+
+
+def test_biophysical_cells_from_swc_and_allen_params(tmp_path):
+    from netbabel.description import load
+
+    cfg = circuits.biophysical_circuit(tmp_path / "c")
+    _convert(cfg, tmp_path / "m.json", "netbabel")
+    d = load(tmp_path / "m.json")
+    cell = d.cell_types["bio"]
+    names = [s.name for s in cell.sections]
+    assert names == ["soma", "dend[0]", "dend[1]", "dend[2]", "dend[3]", "axon[0]", "axon[1]"]
+    soma = cell.sections[0]
+    assert soma.mechanisms["hh"]["gnabar"] == 0.12 and soma.ions["na"]["ena"] == 50.0
+    assert cell.sections[1].cm == 2.0 and cell.sections[1].mechanisms["pas"] == {"e": -65.0, "g": 0.0001}
+    assert cell.sections[1].nseg == 3  # bmtk: 1 + 2 int(L / 2 dL), L = 72 um
+    site = cell.synapses[d.synapse_types[d.projections[0].synapse_type].site]
+    assert site.mechanism == "Exp2Syn" and site.params == {"tau1": 0.5, "tau2": 3.0, "e": 0.0}
+    assert d.simulation.temperature == 34.0 and d.simulation.dt == 0.025
+    _convert(tmp_path / "m.json", tmp_path / "out", "sonata")
+    assert (tmp_path / "out/components/morphologies/cell.swc").read_text() == circuits.SWC
+
+
+# -- bad input: exit 2, naming the file, the population and the field ----------------------
+
+def _edit(path: Path, fn) -> None:
+    with h5py.File(path, "a") as f:
+        fn(f)
+
+
+def _bad(tmp_path, capsys, breaker) -> str:
+    cfg = circuits.point_circuit(tmp_path / "c")
+    breaker(tmp_path / "c")
+    assert main(["convert", str(cfg), "-o", str(tmp_path / "m.json"), "--to", "netbabel"]) == 2
+    assert not (tmp_path / "m.json").exists()
+    return capsys.readouterr().err
+
+
+def test_missing_population(tmp_path, capsys):
+    def brk(c):
+        _edit(c / "network/internal_edges.h5",
+              lambda f: f["edges/internal_to_internal/source_node_id"].attrs.__setitem__("node_population", "v1"))
+    err = _bad(tmp_path, capsys, brk)
+    assert "internal_edges.h5" in err and "internal_to_internal" in err and "source_node_id" in err and "'v1'" in err
+
+
+def test_mismatched_index_datasets(tmp_path, capsys):
+    def brk(c):
+        def f_(f):
+            g = f["edges/internal_to_internal"]
+            data = g["edge_type_id"][()][:-5]
+            del g["edge_type_id"]
+            g.create_dataset("edge_type_id", data=data)
+        _edit(c / "network/internal_edges.h5", f_)
+    err = _bad(tmp_path, capsys, brk)
+    assert "internal_edges.h5" in err and "internal_to_internal" in err and "/edge_type_id" in err
+    assert "mismatched index datasets" in err
+
+
+def test_node_ids_out_of_range(tmp_path, capsys):
+    def brk(c):
+        _edit(c / "network/external_edges.h5",
+              lambda f: f["edges/external_to_internal/target_node_id"].__setitem__(7, 999))
+    err = _bad(tmp_path, capsys, brk)
+    assert "external_edges.h5" in err and "/edges/external_to_internal/target_node_id" in err
+    assert "node id 999 out of range" in err and "'internal'" in err
+
+
+def test_unknown_model_type(tmp_path, capsys):
+    def brk(c):
+        p = c / "network/internal_node_types.csv"
+        p.write_text(p.read_text().replace("101 point_process", "101 glif_thing"))
+    err = _bad(tmp_path, capsys, brk)
+    assert "internal_node_types.csv" in err and "model_type" in err and "'internal'" in err and "glif_thing" in err
+
+
+def test_csv_with_missing_column(tmp_path, capsys):
+    def brk(c):
+        p = c / "network/internal_node_types.csv"
+        rows = [ln.split() for ln in p.read_text().splitlines()]
+        p.write_text("\n".join(" ".join(r[:1] + r[2:]) for r in rows) + "\n")  # drop model_type
+    err = _bad(tmp_path, capsys, brk)
+    assert "internal_node_types.csv" in err and "missing column 'model_type'" in err and "'internal'" in err
