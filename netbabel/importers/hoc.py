@@ -36,6 +36,7 @@ from netbabel.errors import NetbabelError
 FORMAT = "hoc"
 PROBE_TIMEOUT_S = 600
 _NOISE = ("Warning: no DISPLAY environment variable", "--No graphics will be displayed")
+_STACK = ("xopen(", "execute1(", "load_file(")
 
 
 def detect(path: Path) -> bool:
@@ -111,8 +112,17 @@ def _compile(mod_dirs: list[Path]) -> Path:
 
 
 def _neuron_output(text: str) -> str:
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(_NOISE)]
-    return "\n".join(lines[-20:])
+    """NEURON's own error lines, without the hoc call stack of netbabel's loader."""
+    lines = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith(_NOISE):
+            continue
+        if line.startswith("NEURON: hoc_Load_file") or line.lstrip().startswith(_STACK):
+            if lines and line.startswith("NEURON: hoc_Load_file"):
+                break
+            continue
+        lines.append(line.removeprefix("NEURON: "))
+    return "\n".join(lines[:20])
 
 
 def run_probe(spec: dict, source: str) -> dict:
@@ -133,6 +143,8 @@ def run_probe(spec: dict, source: str) -> dict:
         message = (result or {}).get("error") or f"NEURON stopped (exit status {proc.returncode})"
         if neuron_says:
             message += "\nNEURON: " + neuron_says.replace("\n", "\nNEURON: ")
+        if "is not a MECHANISM" in neuron_says:
+            message += "\n(is the mechanism's .mod file in a --mod-dir folder?)"
         raise NetbabelError(message, source)
     return result
 

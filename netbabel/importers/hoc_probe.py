@@ -27,6 +27,10 @@ class ProbeError(Exception):
     """The hoc code failed or asked for something a description cannot hold."""
 
 
+def _hoc_message(exc: Exception) -> str:
+    return str(exc).replace("hocobj_call error: ", "").replace("hoc_execerror: ", "")
+
+
 def _h():
     from neuron import h
 
@@ -300,6 +304,17 @@ def _netcon_source(owner: str, prefix: str) -> dict | None:
     return None
 
 
+def _templates_in(spec: dict) -> list[str]:
+    names = []
+    for path in [*spec.get("load", []), spec["file"]]:
+        try:
+            with open(path, errors="replace") as f:
+                names += re.findall(r"^\s*begintemplate\s+(\w+)", f.read(), flags=re.MULTILINE)
+        except OSError:
+            continue
+    return names
+
+
 def changed_globals(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     skip = {"celsius", "v_init"}
     return {k: v for k, v in after.items() if k not in skip and before.get(k) != v}
@@ -316,17 +331,18 @@ def probe(spec: dict) -> dict:
         try:
             ok = h.load_file(1, path)
         except RuntimeError as exc:
-            raise ProbeError(f"hoc error while loading {path}: {exc}") from None
+            raise ProbeError(f"hoc error while loading {path}: {_hoc_message(exc)}") from None
         if not ok:
             raise ProbeError(f"hoc error while loading {path}")
     name = spec["template"]
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or h.name_declared(name) != 1:
-        raise ProbeError(f"no template named {name!r} was defined by the loaded files")
+        raise ProbeError(f"no template named {name!r} was defined by the loaded files"
+                         f" (templates found: {', '.join(_templates_in(spec)) or 'none'})")
     template = getattr(h, name)
     try:
         cell = template(*spec.get("args", []))
     except (RuntimeError, TypeError) as exc:
-        raise ProbeError(f"the constructor {name}({', '.join(map(repr, spec.get('args', [])))}) failed: {exc}") from None
+        raise ProbeError(f"the constructor {name}({', '.join(map(repr, spec.get('args', [])))}) failed: {_hoc_message(exc)}") from None
     if not hasattr(cell, "hname") or not cell.hname().startswith(name + "["):
         raise ProbeError(f"{name!r} is not a template")
     warnings: list[str] = []

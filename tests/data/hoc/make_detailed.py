@@ -105,7 +105,7 @@ proc biophys_() {
     forall { Ra = 120  cm = 1  nseg = 1 + 2 * int(L / 40) }
     forsec basal { cm = 1.8 }
     forsec apical { cm = 1.8 }
-    soma { insert hh  gnabar_hh = 0.15  gkbar_hh = 0.03  ena = 50  ek = -85 }
+    soma { insert hh  gnabar_hh = 0.5  gkbar_hh = 0.1  ena = 50  ek = -85 }
     axon { insert hh  gnabar_hh = 0.3  gkbar_hh = 0.06  ena = 50  ek = -85 }
     forsec basal { insert pas  g_pas = 5e-5  e_pas = -70 }
     soma distance()
