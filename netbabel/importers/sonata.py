@@ -821,7 +821,12 @@ class _EdgeReader:
                                     f"{pop.size} nodes (mismatched index datasets)",
                                     f"/{name}/{direction}/node_id_to_ranges")
                 r2e = grp["range_to_edge_id"]
-                for sl in _chunks(r2e.shape[0]):
+                if r2e.ndim != 2 or r2e.shape[1] != 2:
+                    raise self._err(f"{name}/{direction}/range_to_edge_id must have two columns",
+                                    f"/{name}/{direction}/range_to_edge_id")
+                # the first and last blocks (a full scan costs as much as reading the edges again)
+                blocks = [slice(0, min(r2e.shape[0], 1 << 16)), slice(max(0, r2e.shape[0] - (1 << 16)), r2e.shape[0])]
+                for sl in blocks:
                     block = r2e[sl]
                     if block.size and (block.min() < 0 or block.max() > self.n):
                         raise self._err(f"{name}/{direction}/range_to_edge_id points beyond the {self.n} edges "
@@ -839,7 +844,7 @@ class _EdgeReader:
                               f"{self.where}/source_node_id")
             self.tgt.index_of(np.asarray(g["target_node_id"][sl], dtype=np.int64), self.fname,
                               f"{self.where}/target_node_id")
-            type_ids.update(np.unique(g["edge_type_id"][sl]).tolist())
+            type_ids.update(_distinct(g["edge_type_id"][sl]))
             if "edge_group_id" in g:
                 gid = g["edge_group_id"][sl]
                 gix = g["edge_group_index"][sl] if "edge_group_index" in g else None
@@ -1039,8 +1044,8 @@ class _EdgeReader:
                 sign = (w < 0).astype(np.int64) if sign_split else np.zeros(k.size, np.int64)
                 sp, tp = self.src.part_of[s], self.tgt.part_of[t]
                 key = ((sp.astype(np.int64) * len(self.tgt.parts) + tp) * len(tid_list) + k) * 2 + sign
-                for kv in np.unique(key):
-                    m = key == kv
+                for kv in _distinct(key):
+                    m = slice(None) if key[0] == key[-1] and _distinct(key) == [kv] else key == kv
                     kk = int(kv)
                     sg, kk = kk % 2, kk // 2
                     ki, kk = kk % len(tid_list), kk // len(tid_list)
@@ -1052,7 +1057,8 @@ class _EdgeReader:
                         "0/syn_weight": np.abs(w[m]) if (self._conductance_target() or
                                                          self._multicompartment_target()) else w[m],
                         "0/delay": dl[m],
-                        "sonata_edge_id": np.flatnonzero(m).astype(np.uint64) + sl.start,
+                        "sonata_edge_id": (np.arange(key.size) if isinstance(m, slice) else
+                                           np.flatnonzero(m)).astype(np.uint64) + sl.start,
                     })
         os.replace(tmp, path)
         # merge edge types that give the same projection (same parts and synapse type)
@@ -1099,6 +1105,16 @@ class _EdgeReader:
         info["count"] += m
         info["wsum"] += float(data["0/syn_weight"].sum())
         info["dsum"] += float(data["0/delay"].sum())
+
+
+def _distinct(values: np.ndarray) -> list[int]:
+    """Distinct values of an integer array (fast path when all are equal)."""
+    if values.size == 0:
+        return []
+    lo, hi = values.min(), values.max()
+    if lo == hi:
+        return [int(lo)]
+    return np.unique(values).tolist()
 
 
 def _site_section(cell: CellType, sections: list[str]) -> str:
