@@ -19,6 +19,7 @@ Choices (documented in docs/exporters_nest_pynn.md):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -197,3 +198,49 @@ def spike_times_for_source(d: Description, population: str) -> list[list[float]]
         return [[d.value(t) for t in train] for train in times]
     shared = [d.value(t) for t in times]
     return [shared for _ in range(n)]
+
+
+# -- source text for generated scripts ----------------------------------------------
+
+def py(value: Any) -> str:
+    """Python source for a plain value (inf -> math.inf)."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "math.inf" if value > 0 else "-math.inf"
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py(k)}: {py(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(py(v) for v in value) + "]"
+    return repr(value)
+
+
+def nest_source(v: Value, minimum: float | None = None) -> str:
+    """Source text of a number or a nest.random parameter (bounded, scaled, floored at `minimum`)."""
+    if not isinstance(v, RandomValue):
+        return py(float(v) if minimum is None else max(float(v), minimum))
+    if v.distribution == "normal":
+        text = f"nest.random.normal(mean={py(v.a)}, std={py(v.b)})"
+    elif v.distribution == "lognormal":
+        text = f"nest.random.lognormal(mean={py(v.a)}, std={py(v.b)})"
+    else:
+        text = f"nest.random.uniform(min={py(v.a)}, max={py(v.b)})"
+    if v.low is not None or v.high is not None:
+        low = -math.inf if v.low is None else v.low
+        high = math.inf if v.high is None else v.high
+        if v.bounds == "clip":
+            if v.low is not None:
+                text = f"nest.math.max({text}, {py(low)})"
+            if v.high is not None:
+                text = f"nest.math.min({text}, {py(high)})"
+        else:
+            text = f"nest.math.redraw({text}, min={py(low)}, max={py(high)})"
+    if v.scale != 1.0:
+        text = f"{py(v.scale)} * {text}"
+    if minimum is not None:
+        text = f"nest.math.max({text}, {py(minimum)})"
+    return text

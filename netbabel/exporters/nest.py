@@ -46,50 +46,6 @@ def freeze(description: Description, out: Path) -> Description:
     return io.load(out / "model.json")
 
 
-def py(value: Any) -> str:
-    """Python source for a plain value (inf -> math.inf)."""
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, float):
-        if math.isinf(value):
-            return "math.inf" if value > 0 else "-math.inf"
-        return repr(value)
-    if isinstance(value, int):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{py(k)}: {py(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(py(v) for v in value) + "]"
-    return repr(value)
-
-
-def nest_value(v: conv.Value, minimum: float | None = None) -> str:
-    """Source text of a number or a nest.random parameter (bounded, scaled, floored at `minimum`)."""
-    if not isinstance(v, conv.RandomValue):
-        return py(float(v) if minimum is None else max(float(v), minimum))
-    if v.distribution == "normal":
-        text = f"nest.random.normal(mean={py(v.a)}, std={py(v.b)})"
-    elif v.distribution == "lognormal":
-        text = f"nest.random.lognormal(mean={py(v.a)}, std={py(v.b)})"
-    else:
-        text = f"nest.random.uniform(min={py(v.a)}, max={py(v.b)})"
-    if v.low is not None or v.high is not None:
-        low = -math.inf if v.low is None else v.low
-        high = math.inf if v.high is None else v.high
-        if v.bounds == "clip":
-            if v.low is not None:
-                text = f"nest.math.max({text}, {py(low)})"
-            if v.high is not None:
-                text = f"nest.math.min({text}, {py(high)})"
-        else:
-            text = f"nest.math.redraw({text}, min={py(low)}, max={py(high)})"
-    if v.scale != 1.0:
-        text = f"{py(v.scale)} * {text}"
-    if minimum is not None:
-        text = f"nest.math.max({text}, {py(minimum)})"
-    return text
-
-
 class ScriptWriter:
     """Builds the text of model_nest.py from a description."""
 
@@ -103,7 +59,7 @@ class ScriptWriter:
     def write(self) -> None:
         body = [*self.populations(), *self.projections(), *self.inputs()]
         text = HEADER.format(name=self.d.name, version=__version__, mode=self.mode,
-                             dt=py(self.dt), duration=py(self.d.value(self.d.simulation.duration)),
+                             dt=conv.py(self.dt), duration=conv.py(self.d.value(self.d.simulation.duration)),
                              seed=int(self.d.simulation.seed), threads=int(self.d.simulation.threads),
                              script=SCRIPT)
         text += "\n\ndef build(args):\n    \"\"\"Create the network; returns {population: nodes}.\"\"\"\n"
@@ -133,7 +89,7 @@ class ScriptWriter:
                 lines += self.spike_source(name, n)
             else:
                 params = conv.neuron_parameters(d, name)
-                lines.append(f"nodes[{name!r}] = nest.Create({model!r}, {n}, params={py(params)})")
+                lines.append(f"nodes[{name!r}] = nest.Create({model!r}, {n}, params={conv.py(params)})")
                 lines += self.initial_potential(name, model)
         return lines
 
@@ -143,7 +99,7 @@ class ScriptWriter:
 
     def poisson_source(self, name: str, n: int) -> list[str]:
         params = conv.neuron_parameters(self.d, name)
-        return [f"generator = nest.Create('poisson_generator', params={py(params)})",
+        return [f"generator = nest.Create('poisson_generator', params={conv.py(params)})",
                 f"nodes[{name!r}] = nest.Create('parrot_neuron', {n})",
                 "nest.Connect(generator, nodes[%r], 'all_to_all', {'delay': DT})  # one independent train per parrot" % name]
 
@@ -172,7 +128,7 @@ class ScriptWriter:
         v = conv.initial_v(self.d, name)
         if v is None:
             return []
-        return [f"nodes[{name!r}].V_m = {nest_value(v)}"]
+        return [f"nodes[{name!r}].V_m = {conv.nest_source(v)}"]
 
     def _frozen_v(self, name: str):
         if self.d.populations[name].v_init is None or conv.is_source(self.d, name):
@@ -192,12 +148,12 @@ class ScriptWriter:
             lines.append(f"# projection {name}: {p.source} -> {p.target}, {p.rule.type}")
             if p.rule.type == "explicit":
                 lines.append(f"connect_explicit(nodes[{p.source!r}], nodes[{p.target!r}], "
-                             f"{self.copy_file(p.rule.file)!r}, {p.rule.population or name!r}, sign={py(sign)})")
+                             f"{self.copy_file(p.rule.file)!r}, {p.rule.population or name!r}, sign={conv.py(sign)})")
                 continue
-            weight = nest_value(conv.projection_weight(self.d, i))
-            delay = nest_value(conv.delay(self.d, p.delay, what), minimum=self.dt)
+            weight = conv.nest_source(conv.projection_weight(self.d, i))
+            delay = conv.nest_source(conv.delay(self.d, p.delay, what), minimum=self.dt)
             rule = conv.connection_rule(self.d, i)
-            lines.append(f"nest.Connect(nodes[{p.source!r}], nodes[{p.target!r}], {py(rule)},")
+            lines.append(f"nest.Connect(nodes[{p.source!r}], nodes[{p.target!r}], {conv.py(rule)},")
             lines.append(f"             {{'synapse_model': 'static_synapse', 'weight': {weight}, 'delay': {delay}}})")
         return lines
 
@@ -229,30 +185,30 @@ class ScriptWriter:
                 rate = self.d.value(inp.rate)
                 weight_v = conv.input_weight(self.d, i)
                 delay_v = conv.delay(self.d, inp.delay, what)
-                syn = (f"{{'synapse_model': 'static_synapse', 'weight': {nest_value(weight_v)}, "
-                       f"'delay': {nest_value(delay_v, minimum=self.dt)}}}")
+                syn = (f"{{'synapse_model': 'static_synapse', 'weight': {conv.nest_source(weight_v)}, "
+                       f"'delay': {conv.nest_source(delay_v, minimum=self.dt)}}}")
                 random_syn = isinstance(weight_v, conv.RandomValue) or isinstance(delay_v, conv.RandomValue)
                 if random_syn and k > 1:
                     lines.append(f"# {k} trains of {rate} Hz per cell, each with its own random weight/delay")
-                    lines.append(f"generator = nest.Create('poisson_generator', {k}, params={py({'rate': rate, **window})})")
+                    lines.append(f"generator = nest.Create('poisson_generator', {k}, params={conv.py({'rate': rate, **window})})")
                 else:
                     lines.append(f"# {k} independent trains of {rate} Hz per cell = one train of {k} x {rate} Hz")
-                    lines.append(f"generator = nest.Create('poisson_generator', params={py({'rate': k * rate, **window})})")
+                    lines.append(f"generator = nest.Create('poisson_generator', params={conv.py({'rate': k * rate, **window})})")
                 lines.append(f"nest.Connect(generator, {target}, 'all_to_all', {syn})")
             elif inp.type == "dc":
                 params = {"amplitude": self.d.value(inp.amplitude), **window}
-                lines.append(f"nest.Connect(nest.Create('dc_generator', params={py(params)}), {target})")
+                lines.append(f"nest.Connect(nest.Create('dc_generator', params={conv.py(params)}), {target})")
             elif inp.type == "step_current":
                 params = {"amplitude_times": [self.d.value(t) for t in inp.times or []],
                           "amplitude_values": [self.d.value(a) for a in inp.amplitudes or []]}
-                lines.append(f"nest.Connect(nest.Create('step_current_generator', params={py(params)}), {target})")
+                lines.append(f"nest.Connect(nest.Create('step_current_generator', params={conv.py(params)}), {target})")
             elif inp.type == "spike_train":
                 weight = conv.input_weight(self.d, i)
                 delay_v = conv.delay(self.d, inp.delay, what)
                 if isinstance(weight, conv.RandomValue) or isinstance(delay_v, conv.RandomValue):
                     raise UnsupportedFeature(f"{what}: a spike_train input needs a fixed weight and delay")
                 lines.append(f"connect_spike_trains({target}, {self.copy_file(inp.file)!r}, "
-                             f"{inp.population or name!r}, weight={py(weight)}, delay={py(max(delay_v, self.dt))})")
+                             f"{inp.population or name!r}, weight={conv.py(weight)}, delay={conv.py(max(delay_v, self.dt))})")
             else:
                 raise UnsupportedFeature(f"{what}: input type {inp.type!r} is not supported by NEST")
         return lines
@@ -265,7 +221,7 @@ class ScriptWriter:
         for pop in v:
             if conv.is_source(d, pop):
                 raise UnsupportedFeature(f"recording V_m of {pop!r}: a spike source has no membrane potential")
-        return RECORDING.format(spikes=py(pops), v=py(v))
+        return RECORDING.format(spikes=conv.py(pops), v=conv.py(v))
 
 
 HEADER = '''#!/usr/bin/env python
