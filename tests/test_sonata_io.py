@@ -163,6 +163,25 @@ def test_biophysical_cells_from_swc_and_allen_params(tmp_path):
     assert d.simulation.temperature == 34.0 and d.simulation.dt == 0.025
     _convert(tmp_path / "m.json", tmp_path / "out", "sonata")
     assert (tmp_path / "out/components/morphologies/cell.swc").read_text() == circuits.SWC
+    import libsonata
+
+    nodes = libsonata.NodeStorage(str(tmp_path / "out/network/nodes.h5")).open_population("bio")
+    with h5py.File(tmp_path / "c/network/bio_nodes.h5") as f:
+        for name in ("x", "y", "z", "rotation_angle_yaxis"):
+            np.testing.assert_array_equal(nodes.get_attribute(name, nodes.select_all()), f[f"nodes/bio/0/{name}"][()])
+    edges = libsonata.EdgeStorage(str(tmp_path / "out/network/edges.h5")).open_population("lgn_to_bio")
+    with h5py.File(tmp_path / "c/network/lgn_bio_edges.h5") as f:
+        for name in ("syn_weight", "sec_id", "sec_x"):
+            np.testing.assert_array_equal(edges.get_attribute(name, edges.select_all()),
+                                          f[f"edges/lgn_to_bio/0/{name}"][()])
+    row = _read_csv(tmp_path / "out/network/node_types.csv")[10]
+    assert row["model_processing"] == "aibs_perisomatic" and row["morphology"] == "cell.swc"
+    # edited sections cannot silently go out as the original files
+    cell.sections[0].mechanisms["hh"]["gnabar"] = 0.2
+    from netbabel.description import save
+
+    save(d, tmp_path / "edited.json")
+    assert main(["convert", str(tmp_path / "edited.json"), "-o", str(tmp_path / "out2"), "--to", "sonata"]) == 2
 
 
 # -- bad input: exit 2, naming the file, the population and the field ----------------------
