@@ -253,7 +253,7 @@ def instantiate_to_directory(description: Description, out_dir: Path | str, chun
     `chunk_size`: targets per task (rounded to whole blocks); `processes`: worker processes;
     `progress`: show a bar (default: when stderr is a terminal). None of them changes the result.
     """
-    from netbabel.progress import on_terminal, progress as bar
+    from netbabel.progress import on_terminal
 
     out_dir = Path(out_dir)
     if chunk_size is not None and chunk_size < 1:
@@ -267,14 +267,9 @@ def instantiate_to_directory(description: Description, out_dir: Path | str, chun
         print(f"instantiate: about {est['edges']:.3g} edges and {est['spikes']:.3g} input spikes; "
               f"disk about {_size(est['disk_bytes'])}, memory about {_size(est['memory_bytes'])}", file=sys.stderr)
     _check_disk(out_dir, est["disk_bytes"])
-    runner = None
     try:
         with atomic_path(out_dir, directory=True) as tmp:
-            runner = _Runner(description, job, processes)
-            with bar(total=est["edges"] + est["spikes"], desc="instantiate", unit="item", enabled=show) as pbar:
-                _write_all(job, tmp, runner, chunk_size, pbar.update)
-            runner.close()
-            runner = None
+            _isolated(_write_files, (description, tmp, chunk_size, processes, show, est["edges"] + est["spikes"]))
             data = explicit_data(description)
             _copy_side_files(description, data, tmp)
             _check_explicit(data, tmp)
@@ -284,10 +279,91 @@ def instantiate_to_directory(description: Description, out_dir: Path | str, chun
             os.chmod(tmp, 0o777 & ~umask)
     except OSError as exc:
         raise NetbabelError(f"cannot write the explicit model: {exc}", str(out_dir)) from None
-    finally:
-        if runner is not None:
-            runner.close()
     return Description.from_dict(data, base_dir=out_dir)
+
+
+def _write_files(description: Description, tmp: Path, chunk_size: int | None, processes: int, show: bool,
+                 total: float) -> None:
+    from netbabel.progress import progress as bar
+
+    job = make_job(description)
+    runner = _Runner(description, job, processes)
+    try:
+        with bar(total=total, desc="instantiate", unit="item", enabled=show) as pbar:
+            _write_all(job, tmp, runner, chunk_size, pbar.update)
+    finally:
+        runner.close()
+
+
+def _isolated(fn: Callable, args: tuple) -> None:
+    """Run the HDF5 writing in a child process.
+
+    When a write fails (disk full), HDF5 cannot close the file and crashes the process at exit;
+    in a child that exits with os._exit the parent only sees the error message, removes the
+    partial directory and raises NetbabelError.
+    """
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    ctx = multiprocessing.get_context(method)
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=(send, fn, args), daemon=False)
+    child.start()
+    send.close()
+    try:
+        try:
+            message = receive.recv()
+        except EOFError:
+            message = ("died", None)
+        child.join()
+    except BaseException:
+        child.terminate()
+        child.join()
+        raise
+    finally:
+        receive.close()
+    if message is None and child.exitcode == 0:
+        return
+    kind, detail = message
+    if kind == "netbabel":
+        raise NetbabelError(detail)
+    if kind == "interrupted":
+        raise KeyboardInterrupt
+    if kind == "died":
+        raise NetbabelError(f"the writing process died (exit code {child.exitcode})")
+    import re
+
+    reason = re.search(r"error message = '([^']*)'", detail)
+    if reason:  # HDF5 reports the system error inside a long message
+        detail = f"{reason.group(1)} (is the disk full?); HDF5 said: {detail.split('(')[0].strip()}"
+    else:
+        detail = detail.splitlines()[0] if detail else "unknown error"
+    raise NetbabelError(f"cannot write the explicit model: {detail}")
+
+
+def _child(send, fn: Callable, args: tuple) -> None:
+    """Run fn and report to the parent; exit at once, even on errors (see `_isolated`)."""
+    # h5py objects of a failed file print tracebacks when freed (Cython: excepthook, then unraisablehook)
+    sys.unraisablehook = lambda unraisable: None
+    sys.excepthook = lambda *exc_info: None
+    try:
+        fn(*args)
+        _report_and_exit(send, None, 0)
+    except NetbabelError as exc:
+        _report_and_exit(send, ("netbabel", exc.problems), 2)
+    except KeyboardInterrupt:
+        _report_and_exit(send, ("interrupted", None), 130)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        _report_and_exit(send, ("error", f"{type(exc).__name__}: {exc}"), 1)
+
+
+def _report_and_exit(send, message, code: int) -> None:
+    """Called inside the except clause: the failed HDF5 objects are never freed (freeing them can crash)."""
+    try:
+        send.send(message)
+        send.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
 
 
 def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tick: Callable[[float], Any]) -> None:
@@ -361,14 +437,13 @@ def explicit_data(description: Description) -> dict:
     data = _finite(description.to_dict())
     for i, proj in enumerate(data.get("projections", [])):
         name = description.projection_name(i)
-        proj["name"] = name
         proj["rule"] = {"type": "explicit", "file": "edges.h5", "population": name}
     for i, inp in enumerate(data.get("inputs", [])):
         if inp["type"] not in ("poisson", "spike_train"):
             continue
         name = description.input_name(i)
-        new = {"name": name, "type": "spike_train", "target": inp["target"], "file": "inputs.h5", "population": name}
-        for key in ("weight", "delay", "synapse_type", "section", "x"):
+        new = {"type": "spike_train", "target": inp["target"], "file": "inputs.h5", "population": name}
+        for key in ("name", "weight", "delay", "synapse_type", "section", "x"):
             if key in inp:
                 new[key] = inp[key]
         data["inputs"][i] = new
