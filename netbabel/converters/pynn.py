@@ -85,6 +85,7 @@ CELLS: dict[str, CellMap] = {
         _V, {"t_ref": 2.0}),
 }
 
+CURRENT_FACTOR = factor("pA", "nA")  # injected currents (DCSource, StepCurrentSource)
 WEIGHT_UNITS = {"current": ("pA", "nA"), "conductance": ("nS", "uS"), "delta": ("mV", "mV")}
 
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 from pathlib import Path
 from typing import Any
 
 from netbabel import __version__
 from netbabel.converters import nest as conv
-from netbabel.description.catalogue import MODELS
 from netbabel.description.model import Description
 from netbabel.errors import UnsupportedFeature
 
@@ -237,7 +235,6 @@ Units are NEST's: ms, mV, pA, pF, nS, Hz.
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path

@@ -1,0 +1,42 @@
+"""`netbabel simulate --backend pynn-nest|pynn-neuron`: export model_pynn.py and run it in a subprocess.
+
+The simulator is chosen by `options.backend`. NEST and NEURON each run in their own process.
+With `--processes N > 1`, pynn-neuron runs under `mpirun -np N` (NEURON's wheel has MPI);
+pynn-nest needs the MPI build of NEST (`make nest-mpi`), as the nest backend does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from netbabel.backends.common import run_script, work_directory
+from netbabel.backends.nest import NO_MPI_HINT, deliver, nest_mpi_environment
+from netbabel.description.model import Description
+from netbabel.errors import UnsupportedFeature
+from netbabel.exporters import pynn as exporter
+
+SIMULATOR = {"pynn-nest": "nest", "pynn-neuron": "neuron"}
+
+
+def run(description: Description, output: Path, options: argparse.Namespace) -> None:
+    """Simulate with PyNN on NEST or NEURON and write the SONATA spike report at `output`."""
+    simulator = SIMULATOR.get(getattr(options, "backend", "pynn-nest") or "pynn-nest", "nest")
+    reasons = exporter.unsupported_on(description, simulator)
+    if reasons:
+        raise UnsupportedFeature(reasons[0] if len(reasons) == 1 else "; ".join(reasons))
+    processes = int(getattr(options, "processes", 1) or 1)
+    env = nest_mpi_environment() if processes > 1 and simulator == "nest" else None
+    with work_directory(options, prefix=f"netbabel-pynn-{simulator}-") as workdir:
+        model_dir = workdir / "model_pynn"
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        model_dir.mkdir()
+        exporter.write(description, model_dir, options)
+        spikes, voltages = workdir / "spikes.h5", workdir / "voltages.h5"
+        args = ["--simulator", simulator, "--output", spikes, "--voltages", voltages]
+        run_script(model_dir / exporter.SCRIPT, workdir, args=args, processes=processes, env=env,
+                   description_for_progress=f"PyNN ({simulator})", log_name=f"pynn-{simulator}.log",
+                   hints={127: NO_MPI_HINT} if simulator == "nest" else None)
+        deliver(spikes, voltages, Path(output))
