@@ -92,8 +92,7 @@ def test_scaling_rules_and_kernels():
     mean = 1e-3 * 250.0 * (k_ee * 0.1 * 5.0 + 0.12 * 100 * -0.4 * 10.0 + 8000.0 * 0.1)
     assert dc["E"] == pytest.approx((1 - math.sqrt(0.5)) * mean, rel=1e-12)
     with pytest.raises(UnsupportedFeature, match="exceeds 1"):
-        scale_description(network(), 0.1, 1.0, rates={"E": 1, "I": 1}) if False else \
-            scale_description(_bernoulli(0.5), 0.1, 1.0, rates={"E": 1, "I": 1})
+        scale_description(_bernoulli(0.5), 0.1, 1.0, rates={"E": 1, "I": 1})
 
 
 def _bernoulli(p: float) -> Description:

@@ -136,11 +136,11 @@ def scale_description(description: Description, n_scaling: float, k_scaling: flo
 def _lost_mean_input(description: Description, sizes: dict[str, int], rates: Mapping[str, float],
                      k_scaling: float) -> dict[str, float]:
     """Per target population: the DC that the scaled network must add (pA)."""
+    from netbabel.description.summary import expected_synapses
+
     total: dict[str, float] = {}
     factor = 1.0 - math.sqrt(k_scaling)
     for i, proj in enumerate(description.projections):
-        from netbabel.description.summary import expected_synapses
-
         if proj.rule.type in ("one_to_one", "explicit"):
             raise UnsupportedFeature(f"projection {description.projection_name(i)!r}: a {proj.rule.type} "
                                      "rule cannot be scaled in in-degree", pointer=f"/projections/{i}/rule")

@@ -28,8 +28,7 @@ import argparse
 import gzip
 import hashlib
 import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +195,6 @@ class Connectome:
     cc_weights_I_factor: float = 2.0
     rates: dict[str, dict[str, float]] | None = None
     sources: Sources | None = None
-    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def keys(self) -> list[tuple[str, str]]:
@@ -258,6 +256,8 @@ def load_connectome(path: str | Path | Sources, n_scaling: float = 1.0, k_scalin
     intra = area_of[:, None] == area_of[None, :]
     exc = np.array(["E" in p for _, p in keys])
     factor_file, factor_i_file = _cc_factors(W, intra, exc)
+    if not (factor_file > 0 and factor_i_file > 0):
+        raise NetbabelError("the data file's cortico-cortical weights are zero: cannot rescale them", name)
     cc_f = factor_file if cc_weights_factor is None else float(cc_weights_factor)
     cc_i = factor_i_file if cc_weights_I_factor is None else float(cc_weights_I_factor)
     rescale = np.where(~intra, cc_f / factor_file, 1.0) * np.where(~intra & ~exc[:, None], cc_i / factor_i_file, 1.0)
