@@ -34,7 +34,7 @@ from netbabel.instantiate.rules import (
     EDGES_PER_BLOCK, EdgeBlock, ProjectionPlan, edge_block, plan_projection,
 )
 from netbabel.instantiate.values import DELAY, V_INIT, WEIGHT, ValueSampler, generator, round_delays
-from netbabel.instantiate.writer import BAND_EDGES, EdgePopulationWriter, SpikeWriter, write_nodes
+from netbabel.instantiate.writer import BAND_EDGES, EdgePopulationWriter, SpikeWriter, id_dtype, write_nodes
 
 TASK_EDGES = 1 << 22  # default work per task (edges or spikes)
 EXPLICIT_CHUNK = 1 << 20
@@ -95,8 +95,8 @@ def _init_worker(description: Description) -> None:
 
 def _edge_task(index: int, b0: int, b1: int) -> tuple:
     plan = _STATE["job"].projections[index]
-    blocks = [edge_block(plan, b) for b in range(b0, b1)]
-    return _concat_edges(blocks)
+    s, t, w, d = _concat_edges([edge_block(plan, b) for b in range(b0, b1)])
+    return s.astype(id_dtype(plan.ns)), t.astype(id_dtype(plan.nt)), w, d
 
 
 def _concat_edges(blocks: list[EdgeBlock]) -> tuple:

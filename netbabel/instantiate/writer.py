@@ -54,6 +54,7 @@ class EdgePopulationWriter:
         self.size = 0
         self.target_sorted = True
         self._last_target = -1
+        self._sources_in_memory: list[np.ndarray] | None = []  # kept for the source index while small
         self.source_counts = np.zeros(n_source, np.int64)
         self.target_counts = np.zeros(n_target, np.int64)
         g = self.group
@@ -87,6 +88,11 @@ class EdgePopulationWriter:
             if targets[0] < self._last_target or np.any(targets[1:] < targets[:-1]):
                 self.target_sorted = False
             self._last_target = int(targets[-1])
+        if self._sources_in_memory is not None:
+            if b <= BAND_EDGES:
+                self._sources_in_memory.append(sources.astype(self.src.dtype, copy=True))
+            else:
+                self._sources_in_memory = None
         self.source_counts += np.bincount(sources, minlength=self.n_source)
         self.target_counts += np.bincount(targets, minlength=self.n_target)
         self.size = b
@@ -110,7 +116,11 @@ class EdgePopulationWriter:
             _write_sorted_index(idx.create_group("target_to_source"), self.target_counts)
         else:
             _write_index(idx.create_group("target_to_source"), self.tgt, self.target_counts)
-        _write_index(idx.create_group("source_to_target"), self.src, self.source_counts)
+        column = self.src
+        if self._sources_in_memory is not None:
+            column = np.concatenate(self._sources_in_memory) if self._sources_in_memory else np.empty(0, np.uint32)
+            self._sources_in_memory = None
+        _write_index(idx.create_group("source_to_target"), column, self.source_counts)
 
 
 def _write_sorted_index(g: h5py.Group, counts: np.ndarray) -> None:
@@ -136,39 +146,62 @@ def _bands(counts: np.ndarray) -> list[tuple[int, int]]:
     return bands
 
 
-def _write_index(g: h5py.Group, column: h5py.Dataset, counts: np.ndarray) -> None:
-    """node_id_to_ranges / range_to_edge_id of any column: consecutive edge ids of one node form one range."""
+def _band_edges(column, lo: int, hi: int, n_nodes: int, total: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """(edge ids or None for all edges, stable order by node) of the edges whose node is in [lo, hi)."""
+    key = np.uint16 if hi - lo <= BAND_NODES else np.int64
+    if lo == 0 and hi == n_nodes:
+        nodes = np.asarray(column[:], dtype=key) if total else np.empty(0, key)
+        return None, np.argsort(nodes, kind="stable")
+    ids_parts, node_parts = [], []
+    for e0 in range(0, total, READ_CHUNK):
+        col = column[e0:e0 + READ_CHUNK]
+        sel = np.flatnonzero((col >= lo) & (col < hi))
+        ids_parts.append(sel + e0)
+        node_parts.append((col[sel] - np.asarray(lo, col.dtype)).astype(key))
+    ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, np.int64)
+    nodes = np.concatenate(node_parts) if node_parts else np.empty(0, key)
+    return ids, np.argsort(nodes, kind="stable")
+
+
+def _ranges(sorted_ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranges [start, stop) of consecutive edge ids within each node's group, and ranges per node."""
+    n = sorted_ids.size
+    if n == 0:
+        return np.empty((0, 2), np.uint64), np.zeros(counts.size, np.int64)
+    cut = np.empty(n, bool)
+    cut[0] = True
+    np.not_equal(sorted_ids[1:], sorted_ids[:-1] + 1, out=cut[1:])
+    bounds = np.cumsum(counts)[:-1]
+    cut[bounds[bounds < n]] = True  # a new node starts a new range
+    starts = np.flatnonzero(cut)
+    ranges = np.empty((starts.size, 2), np.uint64)
+    ranges[:, 0] = sorted_ids[starts]
+    ranges[:-1, 1] = sorted_ids[starts[1:] - 1]
+    ranges[-1, 1] = sorted_ids[-1]
+    ranges[:, 1] += 1
+    node_of_range = np.searchsorted(np.cumsum(counts), starts, side="right")
+    return ranges, np.bincount(node_of_range, minlength=counts.size)
+
+
+def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.ndarray) -> None:
+    """node_id_to_ranges / range_to_edge_id of any column: consecutive edge ids of one node form one range.
+
+    Works in bands of node ids (at most BAND_NODES ids and about BAND_EDGES edges each), reading the
+    column once per band, so memory stays bounded for any size.
+    """
     n_nodes, total = counts.size, int(column.shape[0])
     node_ranges = np.zeros((n_nodes, 2), np.uint64)
     out = g.create_dataset("range_to_edge_id", shape=(0, 2), maxshape=(None, 2), dtype=np.uint64,
                            chunks=(chunk_length(total) // 2, 2))
     n_ranges = 0
     for lo, hi in _bands(counts):
-        ids_parts, node_parts = [], []
-        for e0 in range(0, total, READ_CHUNK):
-            col = column[e0:e0 + READ_CHUNK]
-            if lo == 0 and hi == n_nodes:
-                sel = np.arange(col.size, dtype=np.int64)
-            else:
-                sel = np.flatnonzero((col >= lo) & (col < hi))
-            ids_parts.append(sel + e0)
-            node_parts.append((col[sel].astype(np.int64) - lo).astype(np.uint16 if hi - lo <= BAND_NODES else np.int64))
-        ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, np.int64)
-        nodes = np.concatenate(node_parts) if node_parts else np.empty(0, np.uint16)
-        order = np.argsort(nodes, kind="stable")
-        ids, nodes = ids[order], nodes[order]
-        if ids.size:
-            brk = np.flatnonzero((nodes[1:] != nodes[:-1]) | (ids[1:] != ids[:-1] + 1)) + 1
-            starts = np.concatenate(([0], brk))
-            ends = np.concatenate((brk, [ids.size]))
-            ranges = np.stack([ids[starts], ids[ends - 1] + 1], axis=1).astype(np.uint64)
-            range_node = nodes[starts].astype(np.int64)
-        else:
-            ranges = np.empty((0, 2), np.uint64)
-            range_node = np.empty(0, np.int64)
-        local = np.arange(hi - lo)
-        node_ranges[lo:hi, 0] = n_ranges + np.searchsorted(range_node, local, side="left")
-        node_ranges[lo:hi, 1] = n_ranges + np.searchsorted(range_node, local, side="right")
+        ids, order = _band_edges(column, lo, hi, n_nodes, total)
+        sorted_ids = order if ids is None else ids[order]  # edge ids grouped by node, ascending within a node
+        band_counts = counts[lo:hi]
+        ranges, per_node = _ranges(sorted_ids, band_counts)
+        ends = n_ranges + np.cumsum(per_node)
+        node_ranges[lo:hi, 0] = ends - per_node
+        node_ranges[lo:hi, 1] = ends
         out.resize((n_ranges + ranges.shape[0], 2))
         out[n_ranges:] = ranges
         n_ranges += ranges.shape[0]
