@@ -64,6 +64,11 @@ def run(description: Description, output: Path, options: argparse.Namespace) -> 
         raise NetbabelError(f"unknown NeuroML engine {engine!r}")
     if int(getattr(description.simulation, "processes", 1) or 1) > 1:
         raise NetbabelError(f"the {engine} backend runs in one process (no MPI)")
+    if engine in ("neuroml", "neuroml-pylems"):
+        for name, cell in description.cell_types.items():
+            if cell.model == "multicompartment" and len(cell.sections or []) > 1:
+                raise NetbabelError(f"cell type {name!r} has {len(cell.sections or [])} sections: jLEMS and PyLEMS "
+                                    "simulate only single-compartment cells; use --backend neuroml-neuron")
     with work_directory(options, prefix=f"netbabel-{engine}-") as workdir:
         model_dir = workdir / "model"
         if model_dir.exists():

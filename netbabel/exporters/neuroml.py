@@ -77,7 +77,15 @@ def export(description: Description, out: Path, options: Any = None, safe_ids: b
     out.mkdir(parents=True, exist_ok=True)
     frozen = getattr(options, "mode", "native") == "frozen"
     _refuse_inexpressible(description)
-    explicit = _explicit(description, frozen)
+    with tempfile.TemporaryDirectory(prefix="netbabel-neuroml-") as scratch:
+        explicit = _explicit(description, frozen, Path(scratch))
+        return _export(description, explicit, out, options, safe_ids, validate, pylems_v, frozen)
+
+
+def _export(description: Description, explicit: Description, out: Path, options: Any, safe_ids: bool,
+            validate: bool, pylems_v: bool, frozen: bool) -> Export:
+    import neuroml
+
     name = _nml_id(description.name, "model")
     doc = neuroml.NeuroMLDocument(id=name, notes=_notes(description))
     net = neuroml.Network(id=f"{name}_network")
@@ -143,19 +151,17 @@ def _refuse_inexpressible(d: Description) -> None:
             raise UnsupportedFeature(conv.DELTA_REFUSAL.format(model=model), None, f"/inputs/{i}")
 
 
-def _explicit(d: Description, frozen: bool) -> Description:
+def _explicit(d: Description, frozen: bool, scratch: Path) -> Description:
     """The description with every projection explicit (and, in frozen mode, every Poisson input a spike train)."""
     needs = any(p.rule.type != "explicit" for p in d.projections) or (
-        frozen and any(i.type == "poisson" for i in d.inputs))
+        frozen and any(i.type == "poisson" for i in d.inputs)) or any(
+        p.positions is not None and p.positions.type == "random" for p in d.populations.values())
     if not needs:
         return d
-    from netbabel.description import io
     from netbabel.instantiate import instantiate_to_directory
 
-    directory = Path(tempfile.mkdtemp(prefix="netbabel-neuroml-"))
-    instantiate_to_directory(d, directory)
-    explicit = io.load(directory / "model.json")
-    explicit.__dict__["_tmp_dir"] = directory
+    explicit = instantiate_to_directory(d, scratch / "explicit", progress=False)
+    explicit.__dict__["_tmp_dir"] = scratch / "explicit"
     return explicit
 
 
@@ -215,6 +221,7 @@ class _Builder:
         self.connection_count = 0
         self.segments: dict[str, dict[str, list[tuple[int, float, float]]]] = {}  # cell -> section -> segs
         self.used_ids: set[str] = set()
+        self.channels: set[str] = set()
 
     def unique(self, text: str, fallback: str) -> str:
         base = _nml_id(text, fallback)
@@ -236,6 +243,10 @@ class _Builder:
         inputs = self.x.inputs if self.frozen else self.d.inputs
         for i, inp in enumerate(inputs):
             self.input(i, inp, self.x if self.frozen else self.d)
+        if self.channels:
+            from netbabel.exporters import _neuroml_morphology as morph
+
+            morph.add_channels(self.doc, self.channels)
 
     # cells ------------------------------------------------------------------------------------------
     def component(self, type_name: str) -> str:
@@ -249,8 +260,9 @@ class _Builder:
         if cell.model == MULTICOMPARTMENT:
             from netbabel.exporters import _neuroml_morphology as morph
 
-            nml_cell, segments = morph.cell(self.d, cell, cid, where)
+            nml_cell, segments, channels = morph.cell(self.d, cell, cid, where)
             self.segments[type_name] = segments
+            self.channels |= channels
             self.doc.cells.append(nml_cell)
             self.cell_params[type_name] = {}
             return cid
