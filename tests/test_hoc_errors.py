@@ -33,6 +33,7 @@ def snapshot(folder: Path) -> set[str]:
      ["constructor NeedsMorphology('missing/morph.swc') failed", "cannot open the morphology file missing/morph.swc"]),
     (["bad/failing_constructor.hoc", "--template", "NeedsMorphology"], ["init not enough arguments"]),
     (["ball_stick.hoc"], ["needs --template NAME"]),
+    (["bad/extracellular.hoc", "--template", "WithExtracellular"], ["extracellular mechanism cannot be described"]),
     (["ball_stick.hoc", "--template", "BallStick", "--mod-dir", "bad/no_such_folder"], ["no such folder (--mod-dir)"]),
     (["ball_stick.hoc", "--template", "BallStick", "--load", "bad/no_such_file.hoc"], ["no such file (--load)"]),
 ])

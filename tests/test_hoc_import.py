@@ -140,3 +140,30 @@ def test_original_and_netpyne_rebuild_agree(tmp_path, library, name):
             assert np.max(np.abs(a[:n] - b[:n])) <= 1e-6, (mode, site)
     soma = np.asarray(original["traces"][0])
     assert np.sum((soma[1:] >= 0) & (soma[:-1] < 0)) >= 3  # the clamp makes the cell fire: a real test
+
+
+def test_load_files_and_string_argument(tmp_path):
+    out = tmp_path / "configured.json"
+    assert main(["convert", str(DATA / "needs_settings.hoc"), "--template", "Configured", "--load",
+                 str(DATA / "settings.hoc"), "--args", "pyramidal-like", "-o", str(out)]) == 0
+    d = load(out)
+    cell = d.cell_types["Configured"]
+    assert cell.sections[1].L == 321.0 and d.simulation.temperature == 22.0
+    assert cell.source["args"] == ["pyramidal-like"] and cell.source["load"] == [str(DATA / "settings.hoc")]
+
+
+def test_importing_process_neuron_is_untouched(tmp_path):
+    """The hoc code runs in another process: this one's NEURON keeps its globals and knows no template."""
+    script = f"""
+from neuron import h
+h.celsius = 37.0
+from netbabel.cli import main
+assert main(["convert", {str(DATA / 'pyramidal5.hoc')!r}, "--template", "Pyramidal5", "--mod-dir", {str(MOD)!r},
+             "--args", "1", "-o", "cell.json"]) == 0
+assert h.celsius == 37.0 and h.name_declared("Pyramidal5") == 0
+assert not any(True for _ in h.allsec())
+print("untouched")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, NEURON_MODULE_OPTIONS="-nogui"))
+    assert proc.returncode == 0 and "untouched" in proc.stdout, proc.stderr[-2000:]

@@ -69,7 +69,7 @@ def test_netbabel_simulate_netpyne_backend(tmp_path, neuron_run):
 
     out = tmp_path / "spikes.h5"
     proc = subprocess.run([sys.executable, "-m", "netbabel.cli", "simulate", str(MODEL), "--backend", "netpyne",
-                           "--set", "simulation.record.v=[]", "-o", str(out)],
+                           "-o", str(out)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = read_report(out)

@@ -64,7 +64,7 @@ def build() -> dict:
              "section": "soma", "x": 0.5},
         ],
         "simulation": {"duration": 400.0, "dt": 0.025, "seed": 1, "temperature": 6.3, "v_init": -65.0,
-                       "record": {"spikes": "all", "v": [{"population": "PYR", "ids": [0]}]}},
+                       "record": {"spikes": "all"}},
     }
 
 
