@@ -101,7 +101,8 @@ def run_script(script: Path, workdir: Path, args: Sequence[str] = (), processes:
     - stdout and stderr go, merged, to `workdir/log_name`;
     - `progress: DONE/TOTAL` lines move a progress bar labelled `description_for_progress`
       (shown on a terminal only);
-    - `env` entries are added to the current environment (PYTHONUNBUFFERED is set);
+    - `env` entries are added to the current environment (PYTHONUNBUFFERED is set, and the
+      interpreter's bin directory leads PATH, so a virtualenv's tools such as nrnivmodl are found);
     - a non-zero exit raises NetbabelError with the exit status, the log's last lines and,
       when `hints` has an entry for that status, the explanation;
     - `timeout` (seconds) kills the run and raises NetbabelError.
@@ -113,6 +114,9 @@ def run_script(script: Path, workdir: Path, args: Sequence[str] = (), processes:
     command = [python or sys.executable, str(script), *map(str, args)]
     full_env = dict(os.environ)
     full_env["PYTHONUNBUFFERED"] = "1"
+    # the interpreter's bin directory first: tools installed with it (nrnivmodl, ...) are found
+    bin_dir = str(Path(python or sys.executable).parent)
+    full_env["PATH"] = os.pathsep.join([bin_dir, full_env.get("PATH", "")])
     if processes > 1:
         command = mpirun_command(processes) + command
         full_env.update(mpi_environment())

@@ -8,16 +8,37 @@ pynn-nest needs the MPI build of NEST (`make nest-mpi`), as the nest backend doe
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 from pathlib import Path
 
 from netbabel.backends.common import run_script, work_directory
 from netbabel.backends.nest import NO_MPI_HINT, deliver, nest_mpi_environment
 from netbabel.description.model import Description
-from netbabel.errors import UnsupportedFeature
+from netbabel.errors import NetbabelError, UnsupportedFeature
 from netbabel.exporters import pynn as exporter
 
 SIMULATOR = {"pynn-nest": "nest", "pynn-neuron": "neuron"}
+PREPARE_NEURON = "import pyNN.neuron"  # compiles PyNN's NMODL files on first use (about 16 s)
+
+
+def ensure_pynn_neuron_mechanisms() -> None:
+    """Compile PyNN's NEURON mechanisms once, under a lock (parallel runs and MPI ranks would race)."""
+    import fcntl
+    import subprocess
+    import sys
+
+    lock_path = Path.home() / ".cache" / "netbabel" / "pynn-neuron-nmodl.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run([sys.executable, "-c", PREPARE_NEURON], capture_output=True, text=True, env=env,
+                              timeout=900)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
+        raise NetbabelError(f"PyNN's NEURON backend does not load (its NMODL files must compile):\n{tail}")
 
 
 def run(description: Description, output: Path, options: argparse.Namespace) -> None:
@@ -27,6 +48,8 @@ def run(description: Description, output: Path, options: argparse.Namespace) -> 
     if reasons:
         raise UnsupportedFeature(reasons[0] if len(reasons) == 1 else "; ".join(reasons))
     processes = int(getattr(options, "processes", 1) or 1)
+    if simulator == "neuron":
+        ensure_pynn_neuron_mechanisms()
     env = nest_mpi_environment() if processes > 1 and simulator == "nest" else None
     with work_directory(options, prefix=f"netbabel-pynn-{simulator}-") as workdir:
         model_dir = workdir / "model_pynn"

@@ -338,7 +338,7 @@ def parse_args():
 
 def import_simulator(name):
     """pyNN.nest or pyNN.neuron, without their import-time noise."""
-    global ON_NEST
+    global ON_NEST, nest
     if name == "nest":
         os.environ.setdefault("PYNEST_QUIET", "1")  # no NEST banner
         # pyNN.nest tries to compile an optional extension (a stochastic Tsodyks-Markram synapse)
@@ -347,6 +347,7 @@ def import_simulator(name):
         warnings.filterwarnings("ignore", message=".*[Bb]ackward compatibility.*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         import pyNN.nest as sim
+        import nest
         ON_NEST = True
         if not hasattr(sim.IF_curr_delta, "variable_map"):
             # PyNN 0.13 leaves out IF_curr_delta's map of 'v' to NEST's V_m: recording v fails without it
@@ -376,8 +377,10 @@ class NESTRule:
 def _register_connector(sim):
     """Make NESTRule a pyNN Connector subclass (Projection checks the type)."""
     global NESTRule
-    if not issubclass(NESTRule, sim.connectors.Connector):
-        NESTRule = type("NESTRule", (NESTRule, sim.connectors.Connector), {{}})
+    from pyNN.connectors import Connector
+
+    if not issubclass(NESTRule, Connector):
+        NESTRule = type("NESTRule", (NESTRule, Connector), {{}})
 
 
 def read_edges(filename, edge_population):
@@ -411,7 +414,9 @@ class NESTEdges:
 def explicit_connector(sim, filename, edge_population, pynn_factor, nest_sign):
     """Explicit edges: one nest.Connect on NEST, a FromListConnector (PyNN units) on NEURON."""
     if ON_NEST:
-        cls = type("NESTEdges", (NESTEdges, sim.connectors.Connector), {{}})
+        from pyNN.connectors import Connector
+
+        cls = type("NESTEdges", (NESTEdges, Connector), {{}})
         return cls(filename, edge_population, nest_sign)
     pre, post, weight, delay = read_edges(filename, edge_population)
     table = np.column_stack([pre, post, weight * pynn_factor, delay])
