@@ -505,7 +505,9 @@ def main():
         print(f"netbabel: built in {built:.2f} s, simulated in {ran:.2f} s", flush=True)
     del keep
     sim.pc.barrier()
-    sim.pc.done()
+    if mpi:
+        sim.pc.done()
+        h.quit()  # finalizes MPI
 
 
 def population_gids(sim, info):

@@ -1,0 +1,122 @@
+"""`netbabel convert --to netpyne`: files, NetPyNE structures, refusals, runs against NEST, MPI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from netbabel.cli import main
+from netbabel.description import io
+from netbabel.spikereport import read_report
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny.json"
+
+
+def spikes_as_set(report: dict) -> set[tuple[str, int, int]]:
+    return {(pop, int(i), int(round(t * 10))) for pop, (ids, times) in report.items() for i, t in zip(ids, times)}
+
+
+def test_convert_frozen_writes_netpyne_folder(tmp_path: Path) -> None:
+    out = tmp_path / "tiny_netpyne"
+    assert main(["convert", str(TINY), "--to", "netpyne", "--mode", "frozen", "-o", str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"netParams.json", "simConfig.json", "netbabel_run.json", "run.py", "mod"} <= names
+    assert {"nb_iaf_psc_exp.mod", "vecstim.mod"} <= {p.name for p in (out / "mod").iterdir()}
+    net = json.loads((out / "netParams.json").read_text())
+    cfg = json.loads((out / "simConfig.json").read_text())
+    assert net["popParams"]["A"]["cellModel"] == "nb_iaf_psc_exp"
+    assert net["popParams"]["A"]["numCells"] == 20
+    assert net["popParams"]["A"]["params"]["tau_m"] == 10.0
+    # frozen: explicit lists, Poisson drive replayed by VecStims, one per target cell
+    a_to_b = net["connParams"]["A_to_B"]
+    assert len(a_to_b["connList"]) == 5 * 4 and len(a_to_b["weight"]) == 20
+    assert all(abs(d - (1.0 - 0.49 * 0.1)) < 1e-9 for d in a_to_b["delay"])  # emitted 0.49 dt late
+    drive = net["popParams"]["drive"]
+    assert drive["cellModel"] == "VecStim" and len(drive["spkTimes"]) == 20
+    assert net["connParams"]["drive"]["delay"] == pytest.approx(1.0)
+    # the DC input: two current-change events (weight index 1) at start and stop
+    changes = sorted((k, v) for k, v in net["connParams"].items() if k.startswith("bias#"))
+    assert [c["weight"] for _, c in changes] == [200.0, -200.0]
+    assert all(c["weightIndex"] == 1 for _, c in changes)
+    assert cfg["dt"] == 0.1 and cfg["cvode_active"] is False
+    assert "nrnivmodl" in (out / "run.py").read_text()
+
+
+def test_native_mode_uses_netpyne_rules(tmp_path: Path) -> None:
+    out = tmp_path / "native"
+    assert main(["convert", str(TINY), "--to", "netpyne", "-o", str(out)]) == 0
+    net = json.loads((out / "netParams.json").read_text())
+    assert net["connParams"]["A_to_B"]["convergence"] == 4
+    assert net["popParams"]["drive"]["cellModel"] == "NetStim"
+    assert net["popParams"]["drive"]["rate"] == 8000.0
+    # B_to_A has a bounded normal weight: drawn by netbabel into a list
+    assert "connList" in net["connParams"]["B_to_A"]
+
+
+def test_unsupported_model_is_refused_without_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = json.loads(TINY.read_text())
+    data["cell_types"]["inh_cell"] = {"model": "hh_cond_exp_traub", "params": {}}
+    data["inputs"] = [data["inputs"][0]]
+    data["projections"] = []
+    model = tmp_path / "hh.json"
+    model.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    assert main(["convert", str(model), "--to", "netpyne", "-o", str(out)]) == 2
+    assert "hh_cond_exp_traub has no NEURON implementation" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_frozen_tiny_netpyne_equals_nest(tmp_path: Path) -> None:
+    pytest.importorskip("nest")
+    pytest.importorskip("netpyne")
+    from netbabel.backends import nest as nest_backend
+    from netbabel.backends import netpyne as netpyne_backend
+
+    d = io.load(TINY)
+    options = argparse.Namespace(mode="frozen", processes=1, workdir=None)
+    nest_backend.run(d, tmp_path / "nest.h5", options)
+    netpyne_backend.run(d, tmp_path / "netpyne.h5", options)
+    a, b = read_report(tmp_path / "nest.h5"), read_report(tmp_path / "netpyne.h5")
+    assert set(a) == set(b) == {"A", "B"}
+    assert len(a["A"][1]) > 100
+    assert spikes_as_set(a) == spikes_as_set(b)
+    for pop in a:
+        assert np.allclose(np.sort(a[pop][1]), np.sort(b[pop][1]), atol=1e-9, rtol=0)
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_run_py_under_mpirun_equals_one_process(tmp_path: Path) -> None:
+    pytest.importorskip("netpyne")
+    mpirun = shutil.which("mpirun")
+    if mpirun is None:
+        pytest.fail("mpirun is missing: install Open MPI (apt-get install -y openmpi-bin libopenmpi-dev) "
+                    "to test the exported run.py under MPI")
+    from netbabel.backends.common import mpi_environment
+    from netbabel.backends.netpyne import export_and_compile
+
+    d = io.load(TINY)
+    model = tmp_path / "model"
+    mechanisms = export_and_compile(d, model, argparse.Namespace(mode="frozen"))
+    env = {**os.environ, **mpi_environment(), "PYTHONUNBUFFERED": "1"}
+    reports = {}
+    for n in (1, 2):
+        report = tmp_path / f"spikes_{n}.h5"
+        command = [sys.executable, str(model / "run.py"), "--output", str(report), "--mechanisms", str(mechanisms)]
+        if n > 1:
+            command = [mpirun, "--oversubscribe", "-np", str(n)] + command
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        reports[n] = read_report(report)
+    assert len(reports[1]["A"][1]) > 100
+    assert spikes_as_set(reports[1]) == spikes_as_set(reports[2])
