@@ -1,6 +1,7 @@
 """Benchmark: import the full-scale multi-area model and export it as a NEST script (rule-based).
 
     python benchmarks/multiarea.py [--data DIR] [--upstream CLONE [--upstream-path DIR]] [--repeat N]
+                                   [--simulate BACKEND,... [--duration MS]]
 
 netbabel: `load_connectome` + `build_description` + the NEST exporter (native mode: rules, no
 synapse is instantiated) + the JSON description, in a fresh subprocess (wall time and peak RSS).
@@ -9,6 +10,10 @@ configured upstream clone (config.py written, dicthash and nested_dict importabl
 --upstream-path), also in a fresh subprocess on the same machine. numpy 2 removed np.Inf, np.NINF and
 np.in1d, which the upstream code uses: the benchmark restores these three aliases before importing it.
 Without --upstream the figure measured by the reference data's author (global_meta.json) is shown.
+
+--simulate nest,netpyne also converts V1 + V2 at N_scaling = K_scaling = 0.01 (hom_poisson_stat),
+simulates it with each backend (`netbabel simulate`, default 200 ms) and prints build + run times
+and the per-population rates after 50 ms next to the upstream NEST run (sim_V1V2/rates.csv, 200-1000 ms).
 """
 
 from __future__ import annotations
@@ -93,6 +98,8 @@ def main() -> int:
     parser.add_argument("--upstream", type=Path, help="configured upstream clone to time MultiAreaModel({}) in")
     parser.add_argument("--upstream-path", help="extra PYTHONPATH for the upstream run (dicthash, nested_dict)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool (the fastest is reported)")
+    parser.add_argument("--simulate", metavar="BACKENDS", help="also simulate V1+V2 at scale 0.01, e.g. nest,netpyne")
+    parser.add_argument("--duration", type=float, default=200.0, help="simulated ms for --simulate")
     args = parser.parse_args()
     if not args.data.exists():
         raise SystemExit(f"no multi-area data at {args.data} (see reference_models/multiarea/README.md)")
@@ -127,7 +134,61 @@ def main() -> int:
     print("(wall includes Python start and imports; on a shared machine CPU time is the steadier figure)")
     verdict = lambda t: "met" if t < 5 and nb["rss_kB"] < 500 * 1024 else "NOT met"  # noqa: E731
     print(f"\ntarget < 5 s and < 500 MB: wall {verdict(nb['total'])}, CPU {verdict(nb['cpu'])}")
+    if args.simulate:
+        simulate_v1v2(args.data, args.simulate.split(","), args.duration)
     return 0
+
+
+def simulate_v1v2(data: Path, backends: list[str], duration: float, start: float = 50.0) -> None:
+    """V1 + V2 at scale 0.01 in each backend: wall time and per-population rates in [start, duration)."""
+    import csv
+    import time
+
+    import numpy as np
+
+    from netbabel.description import load
+    from netbabel.spikereport import read_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "v1v2.json"
+        subprocess.run([sys.executable, "-m", "netbabel.cli", "convert", f"multiarea:{data}", "-o", str(model),
+                        "--n-scaling", "0.01", "--k-scaling", "0.01", "--areas", "V1,V2"], check=True)
+        d = load(model)
+        rates, walls = {}, {}
+        for backend in list(backends):
+            out = Path(tmp) / f"{backend}.h5"
+            t0 = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "netbabel.cli", "simulate", str(model), "--backend", backend,
+                                   "--duration", str(duration), "-o", str(out)], capture_output=True, text=True)
+            walls[backend] = time.perf_counter() - t0
+            if done.returncode != 0:
+                print(f"{backend}: simulation failed:\n{done.stderr[-2000:]}")
+                backends = [b for b in backends if b != backend]
+                continue
+            report = read_report(out)
+            rates[backend] = {name: np.count_nonzero(np.asarray(t) >= start) / d.size(name) / ((duration - start) * 1e-3)
+                              for name, (_, t) in report.items()}
+    reference = {}
+    rates_file = data.parent / "sim_V1V2" / "rates.csv"
+    if rates_file.is_file():
+        with rates_file.open(newline="") as f:
+            reference = {f"{r['area']}_{r['pop']}": float(r["rate_200_1000ms_Hz"]) for r in csv.DictReader(f)
+                         if r["run"] == "scale0.01_metastable"}
+    names = sorted(d.populations)
+    if not backends:
+        return
+    print(f"\nV1 + V2 at scale 0.01, {duration:.0f} ms; rates (spikes/s) in [{start:.0f}, {duration:.0f}) ms")
+    print(f"{'population':<12}" + "".join(f"{b:>12}" for b in backends) + f"{'upstream':>12}")
+    for name in names:
+        print(f"{name:<12}" + "".join(f"{rates[b].get(name, 0.0):>12.2f}" for b in backends)
+              + f"{reference.get(name, float('nan')):>12.2f}")
+    print(f"{'wall (s)':<12}" + "".join(f"{walls[b]:>12.1f}" for b in backends))
+    first = np.array([rates[backends[0]].get(n, 0.0) for n in names])
+    for b in backends[1:]:
+        other = np.array([rates[b].get(n, 0.0) for n in names])
+        rel = np.abs(other - first) / np.maximum(first, 1e-9)
+        print(f"{b} vs {backends[0]}: rate correlation {np.corrcoef(first, other)[0, 1]:.3f}, "
+              f"mean |relative difference| {rel.mean():.3f}, max {rel.max():.3f}")
 
 
 if __name__ == "__main__":
