@@ -250,3 +250,56 @@ def test_output_replaces_an_existing_directory_atomically(tmp_path):
     instantiate_to_directory(load(REPO / "tests/data/tiny.json"), out, progress=False)
     assert not (out / "stale.txt").exists() and (out / "model.json").exists()
     assert os.stat(out).st_mode & 0o777 != 0o700
+
+
+def _libsonata_indices(path: Path, sizes: dict[str, tuple[int, int]], tmp_path: Path) -> dict[str, np.ndarray]:
+    import libsonata
+
+    copy = tmp_path / "libsonata_indices.h5"
+    shutil.copy(path, copy)
+    with h5py.File(copy, "a") as f:
+        for name in sizes:
+            del f[f"edges/{name}/indices"]
+    for name, (ns, nt) in sizes.items():
+        libsonata.EdgePopulation.write_indices(str(copy), name, ns, nt)
+    return {k: v for k, v in datasets(copy).items() if "/indices/" in k}
+
+
+def test_indices_in_many_bands_equal_libsonata(tmp_path, monkeypatch):
+    """Bounded-memory index building (bands of node ids, column read back from the file)."""
+    import netbabel.instantiate.writer as writer
+
+    monkeypatch.setattr(writer, "BAND_EDGES", 5000)
+    monkeypatch.setattr(writer, "BAND_NODES", 64)
+    monkeypatch.setattr(writer, "READ_CHUNK", 3000)
+    d = load(REPO / "tests/data/tiny.json", overrides=["parameters.N=500", "parameters.K=40"])
+    path = write_edges_file(tmp_path / "e.h5", d)
+    ours = {k: v for k, v in datasets(path).items() if "/indices/" in k}
+    theirs = _libsonata_indices(path, {"A_to_B": (500, 5), "B_to_A": (5, 500)}, tmp_path)
+    assert sorted(ours) == sorted(theirs)
+    for key in ours:
+        assert np.array_equal(ours[key], theirs[key]), key
+
+
+def test_explicit_projection_from_an_unsorted_file_is_copied_with_indices(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 5000
+    src, tgt = rng.integers(0, 20, n), rng.integers(0, 5, n)
+    with h5py.File(tmp_path / "given.h5", "w") as f:
+        g = f.create_group("edges/mine")
+        g.create_dataset("source_node_id", data=src.astype(np.uint64))
+        g.create_dataset("target_node_id", data=tgt.astype(np.uint64))
+        g.create_dataset("0/syn_weight", data=np.linspace(1, 2, n))
+    data = json.loads((REPO / "tests/data/tiny.json").read_text())
+    data["projections"][0]["rule"] = {"type": "explicit", "file": "given.h5", "population": "mine"}
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    out = tmp_path / "explicit"
+    instantiate_to_directory(load(tmp_path / "m.json"), out, progress=False)
+    got = datasets(out / "edges.h5")
+    assert np.array_equal(got["edges/A_to_B/source_node_id"], src)
+    assert np.array_equal(got["edges/A_to_B/target_node_id"], tgt)
+    assert np.array_equal(got["edges/A_to_B/0/syn_weight"], np.linspace(1, 2, n))
+    assert np.all(got["edges/A_to_B/0/delay"] == 1.0), "the projection's delay where the file has none"
+    theirs = _libsonata_indices(out / "edges.h5", {"A_to_B": (20, 5), "B_to_A": (5, 20)}, tmp_path)
+    for key, value in theirs.items():
+        assert np.array_equal(got[key], value), key

@@ -34,7 +34,7 @@ from netbabel.instantiate.rules import (
     EDGES_PER_BLOCK, EdgeBlock, ProjectionPlan, edge_block, plan_projection,
 )
 from netbabel.instantiate.values import DELAY, V_INIT, WEIGHT, ValueSampler, generator, round_delays
-from netbabel.instantiate.writer import BAND_EDGES, EdgePopulationWriter, SpikeWriter, id_dtype, write_nodes
+from netbabel.instantiate.writer import BAND_EDGES, CACHE_BYTES, EdgePopulationWriter, SpikeWriter, id_dtype, write_nodes
 
 TASK_EDGES = 1 << 22  # default work per task (edges or spikes)
 EXPLICIT_CHUNK = 1 << 20
@@ -339,8 +339,24 @@ def _isolated(fn: Callable, args: tuple) -> None:
     raise NetbabelError(f"cannot write the explicit model: {detail}")
 
 
+def _keep_freed_memory() -> None:
+    """glibc: serve big arrays from the heap and keep freed memory, so that the same block-sized arrays
+    are reused instead of being mapped and page-faulted again for every block (3x faster fills)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, (1 << 31) - 1)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def _child(send, fn: Callable, args: tuple) -> None:
     """Run fn and report to the parent; exit at once, even on errors (see `_isolated`)."""
+    _keep_freed_memory()
     # h5py objects of a failed file print tracebacks when freed (Cython: excepthook, then unraisablehook)
     sys.unraisablehook = lambda unraisable: None
     sys.excepthook = lambda *exc_info: None
@@ -369,7 +385,7 @@ def _report_and_exit(send, message, code: int) -> None:
 def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tick: Callable[[float], Any]) -> None:
     d = job.description
     write_nodes(tmp / "nodes.h5", {p: (d.size(p), population_positions(d, p)) for p in d.populations})
-    with h5py.File(tmp / "edges.h5", "w") as f:
+    with h5py.File(tmp / "edges.h5", "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007) as f:
         f.require_group("edges")
         tasks = []
         for i, plan in enumerate(job.projections):
@@ -394,7 +410,7 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
                     w.append(s, t, wt, dl)
                     tick(s.size)
             w.finish()
-    with h5py.File(tmp / "inputs.h5", "w") as f:
+    with h5py.File(tmp / "inputs.h5", "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007) as f:
         f.create_group("spikes").attrs["magic"] = np.uint32(0x0A7A)
         tasks = []
         for i, plan in job.poisson.items():

@@ -10,7 +10,7 @@ import h5py
 from netbabel.atomic import atomic_path
 from netbabel.description.model import Description
 from netbabel.instantiate.rules import edge_block, plan_projection
-from netbabel.instantiate.writer import EdgePopulationWriter
+from netbabel.instantiate.writer import CACHE_BYTES, EdgePopulationWriter
 
 
 def write_edges_file(path: Path | str, description: Description, projections: Sequence[int] | None = None,
@@ -26,7 +26,7 @@ def write_edges_file(path: Path | str, description: Description, projections: Se
     """
     path = Path(path)
     indices = range(len(description.projections)) if projections is None else projections
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007) as f:
         f.create_group("edges")
         for i in indices:
             proj = description.projections[i]

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 CHUNK = 1 << 18  # elements per HDF5 chunk of the per-edge columns
+CACHE_BYTES = 64 << 20  # HDF5 chunk cache per open file: partly written chunks stay in memory
 READ_CHUNK = 1 << 22  # elements read at once when building an index
 BAND_EDGES = 1 << 23  # edges held in memory at once when building an index
 BAND_NODES = 1 << 16  # node ids per band (uint16 keys: numpy's radix sort)
@@ -81,7 +82,7 @@ class EdgePopulationWriter:
         if b >= 2**32 and self.gidx.dtype == np.uint32:
             self._widen_group_index()
         for ds, values in ((self.src, sources), (self.tgt, targets), (self.weight, weights), (self.delay, delays),
-                           (self.gidx, np.arange(a, b, dtype=np.uint64)), *((self.extra[k], v) for k, v in extra.items())):
+                           (self.gidx, np.arange(a, b, dtype=self.gidx.dtype)), *((self.extra[k], v) for k, v in extra.items())):
             ds.resize((b,))
             ds[a:b] = values.astype(ds.dtype, copy=False)
         if self.target_sorted:
@@ -164,23 +165,34 @@ def _band_edges(column, lo: int, hi: int, n_nodes: int, total: int) -> tuple[np.
 
 
 def _ranges(sorted_ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ranges [start, stop) of consecutive edge ids within each node's group, and ranges per node."""
+    """Ranges [start, stop) of consecutive edge ids within each node's group, and ranges per node.
+
+    Each edge starts a range unless it directly follows the previous edge id of the same node
+    (rare when edges are sorted by the other end), so the merges are found first.
+    """
     n = sorted_ids.size
+    counts = counts.astype(np.int64)
     if n == 0:
-        return np.empty((0, 2), np.uint64), np.zeros(counts.size, np.int64)
-    cut = np.empty(n, bool)
-    cut[0] = True
-    np.not_equal(sorted_ids[1:], sorted_ids[:-1] + 1, out=cut[1:])
-    bounds = np.cumsum(counts)[:-1]
-    cut[bounds[bounds < n]] = True  # a new node starts a new range
-    starts = np.flatnonzero(cut)
-    ranges = np.empty((starts.size, 2), np.uint64)
-    ranges[:, 0] = sorted_ids[starts]
-    ranges[:-1, 1] = sorted_ids[starts[1:] - 1]
-    ranges[-1, 1] = sorted_ids[-1]
+        return np.empty((0, 2), np.uint64), counts
+    follows = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1] + 1) + 1  # candidates to merge with i-1
+    if follows.size:
+        node_start = np.cumsum(counts) - counts
+        follows = follows[~np.isin(follows, node_start)]  # the first edge of a node always starts a range
+    ranges = np.empty((n - follows.size, 2), np.uint64)
+    if follows.size == 0:
+        ranges[:, 0] = sorted_ids
+        ranges[:, 1] = sorted_ids
+    else:
+        keep = np.ones(n, bool)
+        keep[follows] = False
+        starts = np.flatnonzero(keep)
+        ranges[:, 0] = sorted_ids[starts]
+        ranges[:-1, 1] = sorted_ids[starts[1:] - 1]
+        ranges[-1, 1] = sorted_ids[-1]
+        merged_node = np.searchsorted(np.cumsum(counts), follows, side="right")
+        counts = counts - np.bincount(merged_node, minlength=counts.size)
     ranges[:, 1] += 1
-    node_of_range = np.searchsorted(np.cumsum(counts), starts, side="right")
-    return ranges, np.bincount(node_of_range, minlength=counts.size)
+    return ranges, counts
 
 
 def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.ndarray) -> None:
