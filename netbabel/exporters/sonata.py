@@ -123,6 +123,17 @@ class _Writer:
                 for g in f["nodes"].values():
                     if "node_id" not in g:
                         g.create_dataset("node_id", data=np.arange(g["node_type_id"].shape[0], dtype=np.uint64))
+        missing = []
+        with h5py.File(self.net / "edges.h5", "r") as f:
+            for name, g in f["edges"].items():
+                if "indices" not in g and "indicies" not in g:
+                    missing.append((name, self.sonata_sizes[_text(g["source_node_id"].attrs["node_population"])],
+                                    self.sonata_sizes[_text(g["target_node_id"].attrs["node_population"])]))
+        if missing:  # copied populations without indices get them (bmtk needs them, libsonata writes them)
+            import libsonata
+
+            for name, n_source, n_target in missing:
+                libsonata.EdgePopulation.write_indices(str(self.net / "edges.h5"), name, n_source, n_target, False)
         with h5py.File(self.net / "edges.h5", "a") as f:
             for g in f["edges"].values():
                 for direction in ("source_to_target", "target_to_source"):
@@ -281,9 +292,9 @@ class _Writer:
         morph, params = Path(src["morphology"]), Path(src["dynamics_params"])
         shutil.copyfile(morph, morph_dir / morph.name)
         shutil.copyfile(params, params_dir / params.name)
+        mod_dir = self.comp / "mechanisms" / "modfiles"  # bmtk BioNet loads (compiled) mechanisms from here
+        mod_dir.mkdir(parents=True, exist_ok=True)
         if ct.mod_files:
-            mod_dir = self.comp / "mechanisms" / "modfiles"
-            mod_dir.mkdir(parents=True, exist_ok=True)
             for m in ct.mod_files:
                 shutil.copyfile(self.d.resolve_path(m), mod_dir / Path(m).name)
         return {"model_type": conv.BIOPHYSICAL, "model_template": src.get("model_template") or "ctdb:Biophys1.hoc",
@@ -622,6 +633,7 @@ class _Writer:
             run["spike_threshold"] = cells[0].spike_detection.threshold
         if cells:
             run["dL"] = conv.DEFAULT_DL
+            run["nsteps_block"] = 5000  # bmtk BioNet divides by it
         conditions: dict[str, Any] = {}
         if sim.temperature is not None:
             conditions["celsius"] = self.d.value(sim.temperature)

@@ -200,7 +200,7 @@ def biophysical_circuit(root: Path, n_cells: int = 3, n_inputs: int = 20, seed: 
     _json(comp / "biophysical_neuron_models" / "cell.json", {
         "passive": [{"ra": 100.0, "cm": [{"section": "soma", "cm": 1.0}, {"section": "dend", "cm": 2.0},
                                          {"section": "axon", "cm": 1.0}], "e_pas": -65.0}],
-        "conditions": [{"celsius": 34.0, "v_init": -65.0, "erev": [{"section": "soma", "ena": 50.0, "ek": -77.0}]}],
+        "conditions": [{"celsius": 6.3, "v_init": -65.0, "erev": [{"section": "soma", "ena": 50.0, "ek": -77.0}]}],
         "genome": [{"section": "soma", "name": "gnabar_hh", "value": 0.12, "mechanism": "hh"},
                    {"section": "soma", "name": "gkbar_hh", "value": 0.036, "mechanism": "hh"},
                    {"section": "soma", "name": "gl_hh", "value": 0.0003, "mechanism": "hh"},
@@ -241,7 +241,7 @@ def biophysical_circuit(root: Path, n_cells: int = 3, n_inputs: int = 20, seed: 
         g.create_dataset("edge_group_id", data=np.zeros(src.size, np.int64))
         g.create_dataset("edge_group_index", data=np.arange(src.size, dtype=np.uint64))
         g0 = g.create_group("0")
-        g0.create_dataset("syn_weight", data=rng.uniform(0.004, 0.006, src.size))
+        g0.create_dataset("syn_weight", data=rng.uniform(0.003, 0.005, src.size))
         g0.create_dataset("sec_id", data=np.zeros(src.size, np.int64))
         g0.create_dataset("sec_x", data=np.full(src.size, 0.5))
     (root / "inputs").mkdir(exist_ok=True)
@@ -268,7 +268,8 @@ def biophysical_circuit(root: Path, n_cells: int = 3, n_inputs: int = 20, seed: 
         "manifest": {"$BASE_DIR": ".", "$INPUT_DIR": "$BASE_DIR/inputs"},
         "network": "$BASE_DIR/circuit_config.json", "target_simulator": "NEURON",
         "run": {"tstop": tstop, "dt": 0.025, "dL": 20.0, "spike_threshold": -15.0},
-        "conditions": {"celsius": 34.0, "v_init": -65.0},
+        "conditions": {"celsius": 6.3, "v_init": -65.0},
+        "output": {"output_dir": "$BASE_DIR/output", "spikes_file": "spikes.h5"},
         "inputs": {"lgn_spikes": {"input_type": "spikes", "module": "sonata", "input_file": "$INPUT_DIR/lgn_spikes.h5",
                                   "node_set": "lgn"}}})
     return root / "simulation_config.json"
