@@ -122,6 +122,9 @@ class PyNNScript:
             v_text = self.initial_v(name)
             if v_text is not None:
                 initial_text["v"] = v_text
+            if "w" in initial_text:
+                lines.append("# PyNN 0.13 on NEST passes initial values to NEST without unit factors: w must be in pA")
+                initial_text["w"] = f"{initial_text['w']} * (1000.0 if ON_NEST else 1.0)"
             lines.append(f"populations[{name!r}].initialize("
                          + ", ".join(f"{k}={v}" for k, v in initial_text.items()) + ")")
         return lines
@@ -451,9 +454,18 @@ def spike_train_input(sim, target, filename, spike_population, weight, delay, re
         generators = nest.Create("spike_generator", target.size, params=[{{"spike_times": t.tolist()}} for t in trains])
         nest.Connect(generators, target.node_collection, "one_to_one", {{"synapse_model": "static_synapse", **nest_synapse}})
         return
-    sources = sim.Population(target.size, sim.SpikeSourceArray(spike_times=[sim.Sequence(t) for t in trains]), label=label)
-    sim.Projection(sources, target, sim.OneToOneConnector(), sim.StaticSynapse(weight=weight, delay=delay),
-                   receptor_type=receptor, label=label)
+    # NEURON's VecStim stops at a repeated time: the k-th spike of a cell at one time goes to layer k
+    first_of_group = np.r_[True, (ids[1:] != ids[:-1]) | (times[1:] != times[:-1])]
+    group_start = np.maximum.accumulate(np.where(first_of_group, np.arange(len(ids)), 0))
+    layer = np.arange(len(ids)) - group_start
+    for k in range(int(layer.max()) + 1 if len(ids) else 0):
+        in_layer = layer == k
+        bounds = np.searchsorted(ids[in_layer], np.arange(target.size + 1))
+        layer_times = times[in_layer]
+        trains = [sim.Sequence(layer_times[bounds[i]:bounds[i + 1]]) for i in range(target.size)]
+        sources = sim.Population(target.size, sim.SpikeSourceArray(spike_times=trains), label=f"{{label}}_{{k}}")
+        sim.Projection(sources, target, sim.OneToOneConnector(), sim.StaticSynapse(weight=weight, delay=delay),
+                       receptor_type=receptor, label=f"{{label}}_{{k}}")
 '''
 
 SETUP = '''    extra = {"threads": args.threads, "rng_seed": args.seed, "spike_precision": "on_grid"} if ON_NEST else {}
@@ -521,9 +533,11 @@ def write_voltage_report(path, voltages):
     os.replace(tmp, path)
 
 
-def collect_spikes(population, duration):
-    """(node_ids, times) of a population, gathered on rank 0, up to `duration`."""
-    segment = population.get_data("spikes", gather=True).segments[0]
+def collect_spikes(population, duration, rank):
+    """(node_ids, times) of a population, gathered on rank 0 (None elsewhere), up to `duration`."""
+    segment = population.get_data("spikes", gather=True).segments[0]  # collective: every rank calls it
+    if rank != 0:
+        return None
     ids, times = [], []
     for train in segment.spiketrains:
         t = np.asarray(train.rescale("ms").magnitude, dtype=float)
@@ -535,9 +549,11 @@ def collect_spikes(population, duration):
     return np.concatenate(ids), np.concatenate(times)
 
 
-def collect_voltages(population, ids, duration):
-    """(ids, times, data[time, cell]) of recorded cells."""
-    segment = population.get_data("v", gather=True).segments[0]
+def collect_voltages(population, ids, duration, rank):
+    """(ids, times, data[time, cell]) of recorded cells, on rank 0 (None elsewhere)."""
+    segment = population.get_data("v", gather=True).segments[0]  # collective: every rank calls it
+    if rank != 0:
+        return None
     signal = segment.analogsignals[0]
     times = np.asarray(signal.times.rescale("ms").magnitude, dtype=float)
     keep = (times > 0) & (times <= duration + 1e-9)
@@ -560,9 +576,9 @@ def main():
     t2 = time.perf_counter()
     if rank == 0:
         print(f"simulated in {t2 - t1:.2f} s", flush=True)
-    spikes = {name: collect_spikes(pop, args.duration) for name, pop in populations.items()
+    spikes = {name: collect_spikes(pop, args.duration, rank) for name, pop in populations.items()
               if name in RECORDED}
-    v_data = {name: collect_voltages(populations[name], ids, args.duration) for name, ids in voltages.items()}
+    v_data = {name: collect_voltages(populations[name], ids, args.duration, rank) for name, ids in voltages.items()}
     if rank == 0:
         write_spike_report(args.output, spikes)
         if v_data:
