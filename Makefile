@@ -27,5 +27,27 @@ bench: $(STAMP)
 schema: $(STAMP)
 	$(VENV)/bin/netbabel schema --write
 
+# NEST with MPI (the PyPI wheel has none), built from the PyPI sdist into a cache outside the
+# checkout, keyed by version; the nest backend finds it there for `--processes N`.
+NEST_VERSION := 3.10.0
+NEST_MPI_PREFIX ?= $(HOME)/.cache/netbabel/nest-3.10-mpi
+NEST_SDIST_URL := https://files.pythonhosted.org/packages/0c/f0/32302457ea87020dd295cbf8049f41ec21ba4ffafbe354d6683974434049/nest_simulator-$(NEST_VERSION).tar.gz
+NEST_SDIST_SHA256 := 8fbd7df4a3e941784d4b1d5825ded234bdc915238faac0982c62e4cb80134d52
+
+nest-mpi: $(NEST_MPI_PREFIX)/.built
+
+$(NEST_MPI_PREFIX)/.built:
+	@command -v mpicxx >/dev/null || { echo "nest-mpi needs Open MPI: apt-get install openmpi-bin libopenmpi-dev cmake g++ libgsl-dev libltdl-dev"; exit 1; }
+	test -x $(PY) || $(MAKE) $(STAMP)
+	set -e; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
+	curl -fsSL --retry 3 -o "$$work/nest.tar.gz" '$(NEST_SDIST_URL)'; \
+	echo "$(NEST_SDIST_SHA256)  $$work/nest.tar.gz" | sha256sum -c -; \
+	tar xzf "$$work/nest.tar.gz" -C "$$work"; \
+	cmake -S "$$work/nest_simulator-$(NEST_VERSION)" -B "$$work/build" -DCMAKE_INSTALL_PREFIX="$(NEST_MPI_PREFIX)" \
+	  -Dwith-mpi=ON -Dwith-openmp=ON -Dwith-python=ON -Dwith-gsl=ON -Dwith-boost=OFF -Dwith-optimize=-O2 \
+	  -DPython_EXECUTABLE="$(abspath $(PY))" >"$$work/cmake.log" || { tail -40 "$$work/cmake.log"; exit 1; }; \
+	$(MAKE) -C "$$work/build" -j$(JOBS) install >"$$work/build.log" 2>&1 || { tail -40 "$$work/build.log"; exit 1; }
+	touch $@
+
 clean:
 	rm -rf $(VENV) build *.egg-info demo_out
