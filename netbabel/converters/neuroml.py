@@ -190,7 +190,7 @@ def cell_to_neuroml(model: str, params: dict) -> tuple[str, dict[str, str]]:
                                      f"but V_m={p['V_m']} differs from E_L={p['E_L']}")
         if _get(p, "I_e") != 0:
             raise UnsupportedFeature("iaf_psc_delta -> NeuroML2 iafRefCell: I_e must be 0 (use a dc input)")
-        return nml, {"C": q(_get(p, "C_m"), "pF"), "leakConductance": q(tidy(_get(p, "C_m") / _get(p, "tau_m")), "nS"),
+        return nml, {"C": q(_get(p, "C_m"), "pF"), "leakConductance": q(_get(p, "C_m") / _get(p, "tau_m"), "nS"),
                      "leakReversal": q(_get(p, "E_L"), "mV"), "thresh": q(_get(p, "V_th"), "mV"),
                      "reset": q(_get(p, "V_reset"), "mV"), "refract": q(_get(p, "t_ref"), "ms")}
     if model == "izhikevich":
@@ -214,7 +214,7 @@ def cell_to_neuroml(model: str, params: dict) -> tuple[str, dict[str, str]]:
     out.update({"tau_refrac": _get(p, "t_ref"), "v_thresh": _get(p, "V_th"), "v_reset": _get(p, "V_reset"),
                 "v_rest": _get(p, "E_L")})
     if CELL_TYPES[model].conductance:
-        out["tau_m"] = tidy(_get(p, "C_m") / _get(p, "g_L"))
+        out["tau_m"] = _get(p, "C_m") / _get(p, "g_L")
         out["e_rev_E"], out["e_rev_I"] = _get(p, "E_ex"), _get(p, "E_in")
     else:
         out["tau_m"] = _get(p, "tau_m")

@@ -542,19 +542,28 @@ class _Builder:
             t1 = float(self.d.value(stop)) if stop is not None else duration
             t1 = min(t1, max(duration, t0))
             amp = float(self.d.value(amplitude))
-            cid = self.unique(f"{name}_pulse{k}" if len(pieces) > 1 else name, "input")
+            list_id = self.unique(f"{name}_pulse{k}" if len(pieces) > 1 else name, "input")
+            cid = self.unique(f"{list_id}_gen", "input")
             if model == "izhikevich":  # dimensionless current: NEST's pA with C = 1 pF
                 self.doc.add(neuroml.PulseGeneratorDL(id=cid, delay=conv.q(t0, "ms"), duration=conv.q(t1 - t0, "ms"),
                                                       amplitude=conv.fmt(amp)))
             else:
                 self.doc.add(neuroml.PulseGenerator(id=cid, delay=conv.q(t0, "ms"), duration=conv.q(t1 - t0, "ms"),
                                                     amplitude=conv.q(amp, "pA")))
-            self._input_list(self.unique(f"{cid}_list", "input"), cid, target, [(i, None) for i in range(size)],
+            self._input_list(list_id, cid, target, [(i, None) for i in range(size)],
                              self._input_segment(target_type, inp, where))
 
     def _input_synapse(self, inp: Input, target_type: str, where: str, sign: float) -> str:
         receptor, site = self.receptor(inp.synapse_type, sign, target_type, where)
+        self._last_site = site
         return self.synapse(target_type, receptor, site)
+
+    def _synaptic_segment(self, target_type: str, inp: Input, where: str) -> tuple[int, float] | None:
+        """Where a synaptic input lands: its synapse site on a multicompartment cell."""
+        site = getattr(self, "_last_site", None)
+        if site is not None:
+            return self._site_segment(target_type, site)
+        return self._input_segment(target_type, inp, where)
 
     def _weight(self, target_type: str, w: float) -> float:
         model = self.cell_models[target_type]
@@ -569,20 +578,21 @@ class _Builder:
         weight = float(self.d.value(inp.weight if inp.weight is not None else 1.0))
         rate = float(self.d.value(inp.rate)) * float(self.d.value(inp.indegree if inp.indegree is not None else 1))
         syn = self._input_synapse(inp, target_type, where, weight)
-        cid = self.unique(name, "input")
+        list_id = self.unique(name, "input")
+        cid = self.unique(f"{name}_gen", "input")
+        # NeuroML2 Poisson inputs have no delay: a Poisson train shifted by a constant is a Poisson train
         start = float(self.d.value(inp.start)) if inp.start is not None else 0.0
-        delay = float(self.d.value(inp.delay)) if inp.delay is not None else 0.0
-        if inp.stop is not None or start > 0 or delay > 0:
+        if inp.stop is not None or start > 0:
             stop = float(self.d.value(inp.stop)) if inp.stop is not None else 1e9
             self.doc.add(neuroml.TransientPoissonFiringSynapse(
-                id=cid, average_rate=conv.q(rate, "Hz"), delay=conv.q(start + delay, "ms"),
+                id=cid, average_rate=conv.q(rate, "Hz"), delay=conv.q(start, "ms"),
                 duration=conv.q(stop - start, "ms"), synapse=syn, spike_target=f"./{syn}"))
         else:
             self.doc.add(neuroml.PoissonFiringSynapse(id=cid, average_rate=conv.q(rate, "Hz"), synapse=syn,
                                                       spike_target=f"./{syn}"))
         w = self._weight(target_type, weight)
-        self._input_list(self.unique(f"{cid}_list", "input"), cid, inp.target, [(i, w) for i in range(size)],
-                         self._input_segment(target_type, inp, where))
+        self._input_list(list_id, cid, inp.target, [(i, w) for i in range(size)],
+                         self._synaptic_segment(target_type, inp, where))
 
     def _spike_train(self, name: str, inp: Input, target_type: str, d: Description, where: str) -> None:
         import neuroml
@@ -594,13 +604,13 @@ class _Builder:
         w = self._weight(target_type, weight)
         order = np.lexsort((times, ids))
         ids, times = ids[order], times[order] + delay
-        segment = self._input_segment(target_type, inp, where)
+        segment = self._synaptic_segment(target_type, inp, where)
         for cell in np.unique(ids):
             cell_times = times[ids == cell]
-            cid = self.unique(f"{name}_{cell}", "input")
+            cid = self.unique(f"{name}__{cell}_gen", "input")
             spikes = [neuroml.Spike(id=k, time=conv.q(float(t), "ms")) for k, t in enumerate(cell_times)]
             self.doc.add(neuroml.TimedSynapticInput(id=cid, synapse=syn, spike_target=f"./{syn}", spikes=spikes))
-            self._input_list(self.unique(f"{cid}_list", "input"), cid, inp.target, [(int(cell), w)], segment)
+            self._input_list(self.unique(f"{name}__{cell}", "input"), cid, inp.target, [(int(cell), w)], segment)
 
 
 def _snake(name: str) -> str:

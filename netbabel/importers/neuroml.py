@@ -198,8 +198,6 @@ def parse_xml_text(text: bytes, path: Path) -> Any:
 
 def _hdf5_as_xml(path: Path) -> bytes:
     """A NeuroML2 HDF5 file through libNeuroML's loader, serialised back to XML."""
-    import io
-
     from neuroml.loaders import NeuroMLHdf5Loader
     from neuroml.writers import NeuroMLWriter
 
@@ -207,9 +205,12 @@ def _hdf5_as_xml(path: Path) -> bytes:
         doc = NeuroMLHdf5Loader.load(str(path), optimized=False)
     except Exception as exc:  # h5py / tables errors of a corrupt file
         raise NetbabelError(f"not a readable NeuroML2 HDF5 file ({type(exc).__name__}: {exc})", str(path)) from None
-    buffer = io.StringIO()
-    NeuroMLWriter.write(doc, buffer)
-    return buffer.getvalue().encode()
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="netbabel-nml-h5-") as tmp:
+        xml = Path(tmp) / "doc.nml"
+        NeuroMLWriter.write(doc, str(xml))
+        return xml.read_bytes()
 
 
 def _workdir(model: Model, requested: str | None) -> Path:
@@ -276,7 +277,7 @@ class _Importer:
             raise NetbabelError(f"{el.where()}: attribute {attr!r} is missing", el.file)
         where = f"{el.where()} {attr}"
         if unit == "none":
-            return conv.tidy(conv.parse_quantity(text, "none", where, el.file))
+            return conv.parse_quantity(text, "none", where, el.file)
         return conv.quantity_in(text, unit, where, el.file)
 
     def component(self, cid: str, el: Element, what: str) -> Element:
@@ -761,6 +762,6 @@ def write_trains(imp: _Importer) -> None:
 
 
 def _train_name(list_id: str) -> str:
-    """`drive_12_list` (netbabel's export of input `drive`, cell 12) -> `drive`; other ids unchanged."""
-    m = re.match(r"^(?P<base>.+)_\d+_list$", list_id)
+    """`drive__12` (netbabel's export of input `drive`, cell 12) -> `drive`; other ids unchanged."""
+    m = re.match(r"^(?P<base>.+)__\d+$", list_id)
     return m.group("base") if m else list_id
