@@ -845,13 +845,17 @@ class _EdgeReader:
             self.tgt.index_of(np.asarray(g["target_node_id"][sl], dtype=np.int64), self.fname,
                               f"{self.where}/target_node_id")
             type_ids.update(_distinct(g["edge_type_id"][sl]))
+            simple = True
             if "edge_group_id" in g:
                 gid = g["edge_group_id"][sl]
                 gix = g["edge_group_index"][sl] if "edge_group_index" in g else None
-                if np.any(gid != 0) or gix is None or not np.array_equal(gix, np.arange(sl.start, sl.stop)):
-                    arange_groups = False
+                simple = not (gid.size and (gid.min() != 0 or gid.max() != 0)) and gix is not None and (
+                    gix.size == 0 or (int(gix[0]) == sl.start and int(gix[-1]) == sl.stop - 1 and
+                                      bool(np.all(np.diff(gix) == 1))))
+                arange_groups = arange_groups and simple
             if "syn_weight" in per_edge:
-                w = self._column("syn_weight", sl)
+                w = (np.asarray(g["0"]["syn_weight"][sl]) if simple and self.groups == ["0"]
+                     else self._column("syn_weight", sl))
                 if w.size:
                     wmin, wmax = min(wmin, float(w.min())), max(wmax, float(w.max()))
         return {"type_ids": sorted(int(t) for t in type_ids), "per_edge": per_edge, "wmin": wmin, "wmax": wmax,
