@@ -160,7 +160,7 @@ def test_biophysical_cells_from_swc_and_allen_params(tmp_path):
     assert cell.sections[1].nseg == 3  # bmtk: 1 + 2 int(L / 2 dL), L = 72 um
     site = cell.synapses[d.synapse_types[d.projections[0].synapse_type].site]
     assert site.mechanism == "Exp2Syn" and site.params == {"tau1": 0.5, "tau2": 3.0, "e": 0.0}
-    assert d.simulation.temperature == 34.0 and d.simulation.dt == 0.025
+    assert d.simulation.temperature == 6.3 and d.simulation.dt == 0.025
     _convert(tmp_path / "m.json", tmp_path / "out", "sonata")
     assert (tmp_path / "out/components/morphologies/cell.swc").read_text() == circuits.SWC
     import libsonata
