@@ -303,3 +303,15 @@ def test_explicit_projection_from_an_unsorted_file_is_copied_with_indices(tmp_pa
     theirs = _libsonata_indices(out / "edges.h5", {"A_to_B": (20, 5), "B_to_A": (5, 20)}, tmp_path)
     for key, value in theirs.items():
         assert np.array_equal(got[key], value), key
+
+
+def test_iter_edges_reads_the_explicit_model_back(reference_dir, mixed_file):
+    from netbabel.instantiate import iter_edges
+
+    explicit, original = load(reference_dir / "model.json"), load(mixed_file)
+    for i in (1, 4):
+        a = list(iter_edges(original, i))
+        b = list(iter_edges(explicit, i))
+        for key in ("sources", "targets", "weights", "delays"):
+            assert np.array_equal(np.concatenate([getattr(x, key) for x in a]),
+                                  np.concatenate([getattr(x, key) for x in b])), key

@@ -434,8 +434,19 @@ def iter_edges(description: Description, projection_index: int,
                blocks: range | list[int] | None = None) -> Iterator[EdgeBlock]:
     """Stream a projection's edges block by block (all blocks, or the given ones), sorted by target.
 
-    The result is the same as what `instantiate_to_directory` writes to edges.h5.
+    The result is the same as what `instantiate_to_directory` writes to edges.h5. For an `explicit`
+    rule (e.g. the description `instantiate_to_directory` returns) the edges are read from its file in
+    chunks of 2^20 edges (`blocks` then counts those chunks), with the file's syn_weight and delay.
     """
+    if description.projections[projection_index].rule.type == "explicit":
+        from netbabel.instantiate.directory import _explicit_edges
+
+        wanted = None if blocks is None else set(blocks)
+        for k, (s, t, w, d) in enumerate(_explicit_edges(description, projection_index)):
+            if wanted is None or k in wanted:
+                yield EdgeBlock(projection_index, k, int(t.min()) if t.size else 0,
+                                int(t.max()) + 1 if t.size else 0, s, t, w, d)
+        return
     plan = plan_projection(description, projection_index)
     for block in (range(plan.n_blocks) if blocks is None else blocks):
         yield edge_block(plan, block)
