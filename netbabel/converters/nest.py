@@ -241,6 +241,15 @@ def nest_source(v: Value, minimum: float | None = None) -> str:
             text = f"nest.math.redraw({text}, min={py(low)}, max={py(high)})"
     if v.scale != 1.0:
         text = f"{py(v.scale)} * {text}"
-    if minimum is not None:
+    if minimum is not None and not _rounds_to_at_least(v, minimum):
         text = f"nest.math.max({text}, {py(minimum)})"
     return text
+
+
+def _rounds_to_at_least(v: RandomValue, step: float) -> bool:
+    """True when every draw is >= step/2, so that NEST's rounding to the grid already gives >= step."""
+    if v.scale != 1.0:
+        return False
+    if v.distribution == "uniform":
+        return v.a >= step / 2
+    return v.bounds in ("redraw", "clip") and v.low is not None and v.low >= step / 2

@@ -235,6 +235,7 @@ Units are NEST's: ms, mV, pA, pF, nS, Hz.
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path

@@ -170,7 +170,7 @@ class PyNNScript:
                 rule = nconv.connection_rule(d, i)
                 nest_weight = nconv.nest_source(nconv.projection_weight(d, i))
                 nest_delay = nconv.nest_source(delay, minimum=self.dt)
-                lines.append("if ON_NEST:  # NEST's own rule, through PyNN's native path")
+                lines.append("if FAST_NEST:  # NEST's own rule, through PyNN's native path")
                 lines.append(f"    connector = NESTRule({py(rule)},")
                 lines.append(f"                         weight=lambda: {nest_weight}, delay=lambda: {nest_delay})")
                 lines.append("else:")
@@ -262,8 +262,13 @@ class PyNNScript:
 
 
 def value_source(v: nconv.Value, minimum: float | None = None) -> str:
-    """A number, or a PyNN RandomDistribution drawn from the script's numpy RNG."""
+    """A number, or a PyNN RandomDistribution drawn from the script's numpy RNG (bounded below by `minimum`)."""
     if isinstance(v, nconv.RandomValue):
+        if minimum is not None and v.distribution != "uniform" and (v.low is None or v.low < minimum):
+            # PyNN refuses delays below min_delay: its draws are bounded at dt where NEST rounds to the grid
+            from dataclasses import replace
+
+            v = replace(v, low=minimum, bounds=v.bounds or "redraw")
         return random_source(v)
     return nconv.py(float(v) if minimum is None else max(float(v), minimum))
 
@@ -309,6 +314,7 @@ mV (delta synapses). Current-based inhibitory weights are negative, as PyNN requ
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -326,6 +332,7 @@ THREADS = {threads}
 MIN_DELAY = {min_delay}  # ms, the smallest delay in the model
 NEST_ONLY = {nest_only}  # reasons this model cannot run on NEURON
 ON_NEST = False
+FAST_NEST = False  # NEST rules through PyNN's native path (off with --standard-connectors)
 
 
 def parse_args():
@@ -336,6 +343,8 @@ def parse_args():
     parser.add_argument("--threads", type=int, default=THREADS, help="threads per process (NEST)")
     parser.add_argument("--duration", type=float, default=DURATION, help="simulated time in ms")
     parser.add_argument("--seed", type=int, default=SEED, help="seed of NEST's and numpy's generators")
+    parser.add_argument("--standard-connectors", action="store_true",
+                        help="on NEST, use PyNN's standard connectors (slow) instead of NEST's rules")
     return parser.parse_args()
 
 
@@ -372,9 +381,13 @@ class NESTRule:
         self.conn_spec, self.weight, self.delay = conn_spec, weight, delay
 
     def connect(self, projection):
-        syn_spec = {{"synapse_model": projection.nest_synapse_model,
+        # what PyNN's Projection._connect does, without its GetConnections over every labelled
+        # connection made so far (quadratic in the number of projections)
+        syn_spec = {{"synapse_model": projection.nest_synapse_model, "synapse_label": projection.nest_synapse_label,
                     "weight": self.weight(), "delay": self.delay()}}
-        projection._connect(dict(self.conn_spec), syn_spec)
+        nest.Connect(projection.pre.node_collection, projection.post.node_collection, dict(self.conn_spec), syn_spec)
+        projection._simulator.state.stale_connection_cache = True
+        projection._sources.update(projection.pre.node_collection.tolist())  # where to look for its connections
 
 
 def _register_connector(sim):
@@ -468,7 +481,9 @@ def spike_train_input(sim, target, filename, spike_population, weight, delay, re
                        receptor_type=receptor, label=f"{{label}}_{{k}}")
 '''
 
-SETUP = '''    extra = {"threads": args.threads, "rng_seed": args.seed, "spike_precision": "on_grid"} if ON_NEST else {}
+SETUP = '''    global FAST_NEST
+    FAST_NEST = ON_NEST and not getattr(args, "standard_connectors", False)
+    extra = {"threads": args.threads, "rng_seed": args.seed, "spike_precision": "on_grid"} if ON_NEST else {}
     sim.setup(timestep=DT, min_delay=MIN_DELAY, **extra)
     _register_connector(sim)
     rng = sim.NumpyRNG(seed=args.seed)  # PyNN-side draws (NEURON connectors, initial values)
