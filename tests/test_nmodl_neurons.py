@@ -43,6 +43,10 @@ CASES = {
         {"V_m": 0.0, "E_L": 0.0, "C_m": 1.0, "tau_m": 20.0, "t_ref": 2.0, "V_th": 20.0,
          "V_reset": 10.0, "I_e": 0.0, "V_min": -5.0, "refractory_input": False},
         [(8000.0, 0.25), (2000.0, -0.3)], [(500.0, 1500.0, 0.3)]),
+    "iaf_cond_exp": (
+        {"V_m": -70.0, "E_L": -70.0, "C_m": 250.0, "t_ref": 2.0, "V_th": -55.0, "V_reset": -60.0,
+         "E_ex": 0.0, "E_in": -85.0, "g_L": 16.6667, "tau_syn_ex": 0.2, "tau_syn_in": 2.0, "I_e": 0.0},
+        [(8000.0, 7.0), (2000.0, -4.0)], [(500.0, 1500.0, 100.0)]),
     "izhikevich": (
         {"V_m": -65.0, "U_m": -13.0, "a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0, "V_th": 30.0,
          "I_e": 0.0},
@@ -154,7 +158,7 @@ def compare(nest_out: dict, nrn_out: dict) -> tuple[float, float]:
     return spike_diff, v_diff
 
 
-@pytest.mark.parametrize("model", ["iaf_psc_exp", "iaf_psc_alpha", "iaf_psc_delta", "izhikevich"])
+@pytest.mark.parametrize("model", list(CASES))
 def test_single_neuron_matches_nest(model: str, tmp_path: Path) -> None:
     pytest.importorskip("nest")
     pytest.importorskip("neuron")

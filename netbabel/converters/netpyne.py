@@ -33,6 +33,7 @@ MECHANISMS = {
     "iaf_psc_alpha": "nb_iaf_psc_alpha",
     "iaf_psc_delta": "nb_iaf_psc_delta",
     "izhikevich": "nb_izhikevich",
+    "iaf_cond_exp": "nb_iaf_cond_exp",
 }
 SPIKE_OFFSET = 0.49  # in units of dt: emission time of a spike after its grid time
 DEVICE_DELAY = 1.0  # ms: NEST's default delay, used by current generators in the NEST export
@@ -109,20 +110,32 @@ def netcon_delay(delay: float, dt: float, from_netbabel_cell: bool) -> float:
     return round(d - SPIKE_OFFSET * dt, 12) if from_netbabel_cell else round(d, 12)
 
 
-def check_weight_sign(d: Description, target: str, synapse_type: str | None, weight: float, what: str) -> None:
-    """Current and delta synapses carry signed weights; refuse a sign that contradicts the receptor."""
-    if synapse_type is None:
-        return
-    receptor = d.synapse_types[synapse_type].receptor
-    if d.synapse_types[synapse_type].model != "static":
-        raise UnsupportedFeature(f"{what}: synapse model {d.synapse_types[synapse_type].model!r} is not "
-                                 "exported to NetPyNE yet (only static synapses)")
+def weight_factor(d: Description, target: str, synapse_type: str | None, weight: float | None, what: str) -> float:
+    """The factor netbabel's weights get in NetPyNE: -1 for inhibitory conductance synapses, else 1.
+
+    Current and delta synapses carry signed weights (a sign contradicting the receptor is
+    refused); conductance weights are positive and the NMODL cell reads a negative weight
+    as inhibitory (as NEST does).
+    """
+    receptor = None
+    if synapse_type is not None:
+        st = d.synapse_types[synapse_type]
+        if st.model != "static":
+            raise UnsupportedFeature(f"{what}: synapse model {st.model!r} is not exported to NetPyNE yet "
+                                     "(only static synapses)")
+        receptor = st.receptor
     if population_kind(d, target) != "neuron":
-        return
-    if receptor not in ("excitatory", "inhibitory"):
+        return 1.0
+    if receptor is not None and receptor not in ("excitatory", "inhibitory"):
         raise UnsupportedFeature(f"{what}: receptor {receptor!r} does not exist on a point neuron")
-    if (receptor == "inhibitory" and weight > 0) or (receptor == "excitatory" and weight < 0):
+    if MODELS[cell_model(d, target)].synapse == "conductance":
+        if weight is not None and weight < 0:
+            raise UnsupportedFeature(f"{what}: conductance weights are positive (got {weight}); "
+                                     "name the receptor in the synapse type")
+        return -1.0 if receptor == "inhibitory" else 1.0
+    if weight is not None and ((receptor == "inhibitory" and weight > 0) or (receptor == "excitatory" and weight < 0)):
         raise UnsupportedFeature(f"{what}: weight {weight} has the wrong sign for receptor {receptor!r}")
+    return 1.0
 
 
 def current_changes(d: Description, index: int) -> list[tuple[float, float]]:

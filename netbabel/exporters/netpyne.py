@@ -228,19 +228,20 @@ class Builder:
         p = d.projections[index]
         name = d.projection_name(index)
         what = f"projection {name!r}"
-        if not isinstance(p.weight, Distribution):
-            conv.check_weight_sign(d, p.target, p.synapse_type, float(d.value(p.weight)), what)
+        plain = None if isinstance(p.weight, Distribution) else float(d.value(p.weight))
+        factor = conv.weight_factor(d, p.target, p.synapse_type, plain, what)
         rule: dict[str, Any] = {"preConds": {"pop": p.source}, "postConds": {"pop": p.target},
                                 **self._target_keys(p.target, p.synapse_type, what)}
         from_cell = self._from_netbabel_cell(p.source)
         native = self._native_rule(index)
         if native is not None:
             rule.update(native)
-            rule["weight"] = float(d.value(p.weight))
+            rule["weight"] = factor * float(d.value(p.weight))
             rule["delay"] = conv.netcon_delay(float(d.value(p.delay)), self.dt, from_cell)
             self.net["connParams"][name] = rule
             return
         sources, targets, weights, delays = self._edges(index)
+        weights = factor * weights
         if p.source == p.target and conv.population_kind(d, p.target) == "neuron":
             self_conn = sources == targets
             if self_conn.any():
@@ -321,7 +322,7 @@ class Builder:
                                      "to NetPyNE (give numbers)")
         weight = float(d.value(inp.weight if inp.weight is not None else 0.0))
         delay = conv.netcon_delay(float(d.value(inp.delay if inp.delay is not None else self.dt)), self.dt, False)
-        conv.check_weight_sign(d, inp.target, inp.synapse_type, weight, what)
+        weight *= conv.weight_factor(d, inp.target, inp.synapse_type, weight, what)
         pop = self._input_pop_name(name)
         if inp.type == "poisson" and self.mode == "native":
             k = int(round(d.value(inp.indegree if inp.indegree is not None else 1)))

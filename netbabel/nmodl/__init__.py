@@ -27,6 +27,7 @@ MECHANISMS = {
     "iaf_psc_alpha": "nb_iaf_psc_alpha",
     "iaf_psc_delta": "nb_iaf_psc_delta",
     "izhikevich": "nb_izhikevich",
+    "iaf_cond_exp": "nb_iaf_cond_exp",
 }
 VECSTIM = "VecStim"
 _LIBRARY_NAMES = ("libnrnmech.so", "libnrnmech.dylib", "nrnmech.dll")
