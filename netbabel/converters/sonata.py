@@ -11,8 +11,9 @@ SONATA leaves units to the model type. The convention applied here (docs/sonata.
 - `biophysical`: SWC morphology (um) and Allen cell-types style dynamics params
   (`passive`, `genome`, `conditions`) in NEURON units (S/cm2, uF/cm2, ohm*cm, mV),
   which are netbabel's section units: identity. `syn_weight * nsyns` is a NetCon
-  weight in uS (netbabel's multicompartment weight unit); current clamp `amp` in nA
-  -> netbabel pA.
+  weight in uS (netbabel's multicompartment weight unit).
+- current clamp `amp`: nA onto biophysical cells (NEURON's IClamp), pA onto point
+  neurons (bmtk PointNet gives it to NEST unchanged); netbabel stores pA.
 """
 
 from __future__ import annotations
@@ -89,13 +90,19 @@ def edge_weight_in(syn_weight: np.ndarray | float, nsyns: np.ndarray | float | N
     return syn_weight if nsyns is None else syn_weight * nsyns
 
 
-def current_clamp_in(amp: float) -> float:
-    """SONATA current clamp amplitude (nA) -> netbabel pA."""
-    return convert(float(amp), CURRENT_CLAMP_UNIT, "pA")
+def current_clamp_unit(multicompartment: bool) -> str:
+    """The unit of a current clamp's `amp`: nA onto biophysical cells (bmtk BioNet, NEURON's IClamp), pA onto
+    point neurons (bmtk PointNet hands `amp` to NEST's step_current_generator unchanged)."""
+    return CURRENT_CLAMP_UNIT if multicompartment else "pA"
 
 
-def current_clamp_out(amp_pA: float) -> float:
-    return convert(float(amp_pA), "pA", CURRENT_CLAMP_UNIT)
+def current_clamp_in(amp: float, multicompartment: bool) -> float:
+    """SONATA current clamp amplitude -> netbabel pA."""
+    return convert(float(amp), current_clamp_unit(multicompartment), "pA")
+
+
+def current_clamp_out(amp_pA: float, multicompartment: bool) -> float:
+    return convert(float(amp_pA), "pA", current_clamp_unit(multicompartment))
 
 
 # -- synapses ----------------------------------------------------------------------

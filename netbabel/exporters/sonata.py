@@ -569,21 +569,20 @@ class _Writer:
         for index, inp in enumerate(self.d.inputs):
             if inp.type not in ("dc", "step_current"):
                 continue
-            m = self.maps[inp.target]
+            mc = self.d.cell_types[self.d.populations[inp.target].cell_type].model == MULTICOMPARTMENT
             node_set = self._node_set_of(inp.target)
             if inp.type == "dc":
                 start = self.d.value(inp.start) if inp.start is not None else 0.0
                 stop = self.d.value(inp.stop) if inp.stop is not None else self.d.value(self.d.simulation.duration)
-                entry = {"amp": conv.current_clamp_out(self.d.value(inp.amplitude)), "delay": start,
+                entry = {"amp": conv.current_clamp_out(self.d.value(inp.amplitude), mc), "delay": start,
                          "duration": min(stop, self.d.value(self.d.simulation.duration) + 1.0) - start}
             else:
                 times = [self.d.value(t) for t in inp.times or []]
                 amps = [self.d.value(a) for a in inp.amplitudes or []]
                 ends = times[1:] + [self.d.value(self.d.simulation.duration)]
                 steps = [(a, t, e - t) for a, t, e in zip(amps, times, ends) if a != 0.0]
-                entry = {"amp": [conv.current_clamp_out(a) for a, _, _ in steps], "delay": [t for _, t, _ in steps],
+                entry = {"amp": [conv.current_clamp_out(a, mc) for a, _, _ in steps], "delay": [t for _, t, _ in steps],
                          "duration": [du for _, _, du in steps]}
-            del m
             self.inputs[_clean(self.d.input_name(index))] = {"input_type": "current_clamp", "module": "IClamp",
                                                              "node_set": node_set, **entry}
 

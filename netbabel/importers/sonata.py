@@ -727,13 +727,13 @@ class _Builder:
                 times, values = [], []
                 for a, dl, du in zip(amps, delays, durations):
                     times += [float(dl), float(dl) + float(du)]
-                    values += [conv.current_clamp_in(a), 0.0]
+                    values += [conv.current_clamp_in(a, cell.model == "multicompartment"), 0.0]
                 self.desc.inputs.append(Input(type="step_current", target=pop_name, name=sanitize(f"{name}_{pop_name}"),
                                               amplitudes=values, times=times, **section))
             else:
                 start = float(delays)
                 self.desc.inputs.append(Input(type="dc", target=pop_name, name=sanitize(f"{name}_{pop_name}"),
-                                              amplitude=conv.current_clamp_in(amps), start=start,
+                                              amplitude=conv.current_clamp_in(amps, cell.model == "multicompartment"), start=start,
                                               stop=start + float(durations), **section))
 
 
