@@ -33,7 +33,9 @@ from netbabel.instantiate.positions import population_positions
 from netbabel.instantiate.rules import (
     EDGES_PER_BLOCK, EdgeBlock, ProjectionPlan, edge_block, plan_projection,
 )
-from netbabel.instantiate.values import DELAY, V_INIT, WEIGHT, ValueSampler, generator, round_delays
+from netbabel.instantiate.values import (
+    DELAY, V_INIT, WEIGHT, ValueSampler, generator, round_delays, steps_per_ms,
+)
 from netbabel.instantiate.writer import BAND_EDGES, CACHE_BYTES, EdgePopulationWriter, SpikeWriter, id_dtype, write_nodes
 
 TASK_EDGES = 1 << 22  # default work per task (edges or spikes)
@@ -94,9 +96,24 @@ def _init_worker(description: Description) -> None:
 
 
 def _edge_task(index: int, b0: int, b1: int) -> tuple:
+    """A task's edges, packed for the trip to the writer: targets as counts per target (edges are sorted
+    by target) and delays as whole steps; `_unpack` restores exactly the same arrays."""
     plan = _STATE["job"].projections[index]
     s, t, w, d = _concat_edges([edge_block(plan, b) for b in range(b0, b1)])
-    return s.astype(id_dtype(plan.ns)), t.astype(id_dtype(plan.nt)), w, d
+    t0, t1 = plan.block_range(b0)[0], plan.block_range(b1 - 1)[1]
+    counts = np.bincount(t - t0, minlength=t1 - t0).astype(np.int64)
+    r = steps_per_ms(plan.dt)
+    steps = np.rint(d * r).astype(np.int32) if r == round(r) else None
+    return s.astype(id_dtype(plan.ns)), (t0, counts), w, d if steps is None else (r, steps)
+
+
+def _unpack(packed: tuple, n_target: int) -> tuple:
+    s, (t0, counts), w, d = packed
+    t = np.repeat(np.arange(t0, t0 + counts.size, dtype=id_dtype(n_target)), counts)
+    if isinstance(d, tuple):
+        r, steps = d
+        d = steps.astype(np.float64) / r
+    return s, t, w, d
 
 
 def _concat_edges(blocks: list[EdgeBlock]) -> tuple:
@@ -406,7 +423,7 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
             else:
                 for _ in _tasks(plan.n_blocks, plan.block_targets * plan.expected_edges / max(plan.nt, 1),
                                 plan.block_targets, chunk_size):
-                    s, t, wt, dl = next(results)
+                    s, t, wt, dl = _unpack(next(results), plan.nt)
                     w.append(s, t, wt, dl)
                     tick(s.size)
             w.finish()
