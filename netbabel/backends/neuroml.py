@@ -181,7 +181,8 @@ def core_types_dir(workdir: Path) -> Path:
 def run_pylems(lems_file: Path, workdir: Path) -> float:
     """PyLEMS in a subprocess; seconds taken."""
     core = core_types_dir(workdir)
-    return _run([sys.executable, "-m", "lems.run", lems_file.name, "-nogui", "-I", str(core.resolve())],
+    runner = "import sys; from lems.run import main; sys.argv[0] = 'pylems'; main()"
+    return _run([sys.executable, "-c", runner, lems_file.name, "-nogui", "-I", str(core.resolve())],
                 lems_file.parent, workdir / "pylems.log")
 
 
@@ -210,6 +211,8 @@ def read_pylems_spikes(result, dt: float) -> dict[str, tuple[np.ndarray, np.ndar
         reset = dv < -10.0
         up = (v_mv[:-1] < 0.0) & (v_mv[1:] >= 0.0)
         steps, cells = np.nonzero(reset | up)
-        # a reset at step k+1 happened during the step that ended at t[k+1]: the spike time of jLEMS
-        spikes[pname] = (cells.astype(np.int64), np.round(t_ms[steps + 1], 9))
+        # PyLEMS labels each row with the time before the step whose result it holds (row 0 is already
+        # one step on from v_init): a reset seen in row k+1 happened in the step ending at t[k+1] + dt,
+        # which is where jLEMS puts the spike
+        spikes[pname] = (cells.astype(np.int64), np.round(t_ms[steps + 1] + dt, 9))
     return spikes

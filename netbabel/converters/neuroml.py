@@ -99,7 +99,14 @@ def parse_quantity(text: str, dimension: str, where: str = "", file: str | None 
     return number * factor
 
 
+_PREFERRED = ["mV", "ms", "pF", "nA", "nS", "mS_per_cm2", "uF_per_cm2", "ohm_cm", "Hz", "um", "mM", "nS_per_mV",
+              "per_ms", "uA_per_cm2"]
+
+
 def _example(dimension: str) -> str:
+    for symbol in _PREFERRED:
+        if UNITS[symbol][0] == dimension:
+            return f"'1{symbol}'"
     for symbol, (dim, factor) in UNITS.items():
         if dim == dimension and symbol != "degC":
             return f"'1{symbol}'"
