@@ -90,9 +90,11 @@ def max_difference(a: list[list[float]], b: list[list[float]]) -> float:
 def bench(name: str, library: str, tmp: Path, soma_at_origin: bool = False) -> dict:
     from test_hoc_import import CELLS  # the templates, stimuli and recording sites of the tests
 
+    from netbabel.importers.hoc import constructor_argument
+
     file, template, extra, stim, record = CELLS[name]
     stim = list(stim)
-    args = [float(extra[extra.index("--args") + 1])] if "--args" in extra else []
+    args = [constructor_argument(extra[extra.index("--args") + 1])] if "--args" in extra else []
     out = tmp / f"{name}.json"
     nb_seconds, _ = run([sys.executable, "-m", "netbabel.cli", "convert", str(DATA / file), "--template", template,
                          *extra, "-o", str(out)], tmp)
@@ -123,7 +125,7 @@ def bench(name: str, library: str, tmp: Path, soma_at_origin: bool = False) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", default="hh_single,ball_stick,pyramidal5,detailed")
+    parser.add_argument("--cells", default="hh_single,ball_stick,pyramidal5,detailed,swc_morphology")
     parser.add_argument("--soma-at-origin", action="store_true",
                         help="NetPyNE's default importCellParams(somaAtOrigin=True): 3-D points moved")
     options = parser.parse_args()

@@ -17,6 +17,7 @@ import pytest
 
 from netbabel.cli import main
 from netbabel.description import load
+from netbabel.importers.hoc import constructor_argument
 
 DATA = Path(__file__).parent / "data" / "hoc"
 MOD = DATA / "mod"
@@ -31,6 +32,9 @@ CELLS = {
                    ("soma", 0.5, 0.5, 100.0, 400.0), [("soma", 0.5), ("tuft", 0.3), ("axon", 1.0)]),
     "detailed": ("detailed.hoc", "DetailedCell", ["--mod-dir", str(MOD)], ("soma", 0.5, 1.0, 100.0, 400.0),
                  [("soma", 0.5), ("apic[20]", 0.5), ("dend[37]", 0.7)]),
+    # morphology from an SWC file given to the constructor, read with NEURON's Import3d
+    "swc_morphology": ("swc_cell.hoc", "SwcCell", ["--args", str(DATA / "small.swc")],
+                       ("soma[0]", 0.5, 0.1, 100.0, 400.0), [("soma[0]", 0.5), ("apic[10]", 0.5), ("dend[20]", 0.5)]),
 }
 
 
@@ -124,7 +128,7 @@ def test_original_and_netpyne_rebuild_agree(tmp_path, library, name):
     """Same current clamp: the template and the NetPyNE cell from the description agree to 1e-6 mV."""
     file, template, extra, stim, record = CELLS[name]
     description = convert(tmp_path, name)
-    args = [float(extra[extra.index("--args") + 1])] if "--args" in extra else []
+    args = [constructor_argument(extra[extra.index("--args") + 1])] if "--args" in extra else []
     spec = {"library": library if "--mod-dir" in extra else None, "file": str(DATA / file), "template": template,
             "args": args, "description": str(description), "population": template, "stim": list(stim),
             "record": [list(r) for r in record], "dt": 0.025, "tstop": 500.0}
