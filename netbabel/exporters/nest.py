@@ -359,7 +359,7 @@ def write_voltage_report(path, voltages, duration):
     with h5py.File(tmp, "w") as f:
         for name, (ids, senders, times, values) in voltages.items():
             steps = np.rint(times / DT).astype(np.int64) - 1
-            n_steps = int(round(duration / DT))
+            n_steps = int(steps.max()) + 1 if len(steps) else 0  # NEST samples at DT, 2 DT, ... (not at 0)
             data = np.full((n_steps, len(ids)), np.nan)
             column = {{gid: i for i, gid in enumerate(ids)}}
             data[steps, [column[s] for s in senders]] = values
@@ -368,7 +368,7 @@ def write_voltage_report(path, voltages, duration):
             group.create_dataset("mapping/node_ids", data=np.asarray(ids, dtype=np.uint64))
             group.create_dataset("mapping/element_ids", data=np.zeros(len(ids), dtype=np.uint32))
             group.create_dataset("mapping/index_pointers", data=np.arange(len(ids) + 1, dtype=np.uint64))
-            group["mapping"].create_dataset("time", data=np.array([DT, duration + DT / 2, DT]))
+            group["mapping"].create_dataset("time", data=np.array([DT, n_steps * DT + DT / 2, DT]))
             group["mapping/time"].attrs["units"] = "ms"
     os.replace(tmp, path)
 
