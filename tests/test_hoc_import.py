@@ -102,6 +102,9 @@ def test_pyramidal_values(tmp_path):
     det = cell.spike_detection  # from the template's connect2target
     assert (det.section, det.x, det.threshold) == ("axon", 1.0, 0.0)
     assert cell.synapses["synAMPA"].params == {"tau1": 0.3, "tau2": 3.0, "e": 0.0}
+    gaba = cell.synapses["synGABA_1"]  # members of an objref array
+    assert (gaba.mechanism, gaba.section, gaba.x, gaba.params) == ("ExpSyn", "basal", 0.1, {"tau": 5.0, "e": -80.0})
+    assert cell.synapses["synGABA_0"].section == "soma"
     assert cell.source["args"] == [1.2]
     assert [Path(m).name for m in cell.mod_files] == ["nbih.mod"]
     assert (out.parent / cell.mod_files[0]).resolve() == (MOD / "nbih.mod").resolve()

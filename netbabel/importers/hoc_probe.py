@@ -207,6 +207,13 @@ def _public_objects(cell: Any) -> list[tuple[str, Any]]:
             value = getattr(cell, name)
         except Exception:  # noqa: BLE001 - a hoc attribute that cannot be read from Python
             continue
+        if str(value).endswith("[?]"):  # an objref array: syn[0], syn[1]... -> syn_0, syn_1...
+            try:
+                items = [value[i] for i in range(len(value))]
+            except Exception:  # noqa: BLE001
+                continue
+            out.extend((f"{name}_{i}", item) for i, item in enumerate(items) if hasattr(item, "hname"))
+            continue
         if not isinstance(value, type(h.List())) and not hasattr(value, "hname"):
             continue
         try:
