@@ -95,16 +95,18 @@ def _init_worker(description: Description) -> None:
     _STATE["job"] = make_job(description)
 
 
-def _edge_task(index: int, b0: int, b1: int) -> tuple:
-    """A task's edges, packed for the trip to the writer: targets as counts per target (edges are sorted
-    by target) and delays as whole steps; `_unpack` restores exactly the same arrays."""
+def _edge_task(index: int, b0: int, b1: int) -> list[tuple]:
+    """A task's blocks, each packed for the trip to the writer: targets as counts per target (edges are
+    sorted by target) and delays as whole steps; `_unpack` restores exactly the same arrays."""
     plan = _STATE["job"].projections[index]
-    s, t, w, d = _concat_edges([edge_block(plan, b) for b in range(b0, b1)])
-    t0, t1 = plan.block_range(b0)[0], plan.block_range(b1 - 1)[1]
-    counts = np.bincount(t - t0, minlength=t1 - t0).astype(np.int64)
     r = steps_per_ms(plan.dt)
-    steps = np.rint(d * r).astype(np.int32) if r == round(r) else None
-    return s.astype(id_dtype(plan.ns)), (t0, counts), w, d if steps is None else (r, steps)
+    packed = []
+    for b in range(b0, b1):
+        e = edge_block(plan, b)
+        counts = np.bincount(e.targets - e.target_start, minlength=e.target_stop - e.target_start)
+        delays = (r, np.rint(e.delays * r).astype(np.int32)) if r == round(r) else e.delays
+        packed.append((e.sources.astype(id_dtype(plan.ns)), (e.target_start, counts), e.weights, delays))
+    return packed
 
 
 def _unpack(packed: tuple, n_target: int) -> tuple:
@@ -114,13 +116,6 @@ def _unpack(packed: tuple, n_target: int) -> tuple:
         r, steps = d
         d = steps.astype(np.float64) / r
     return s, t, w, d
-
-
-def _concat_edges(blocks: list[EdgeBlock]) -> tuple:
-    if len(blocks) == 1:
-        b = blocks[0]
-        return b.sources, b.targets, b.weights, b.delays
-    return tuple(np.concatenate([getattr(b, k) for b in blocks]) for k in ("sources", "targets", "weights", "delays"))
 
 
 def _spike_task(index: int, b0: int, b1: int) -> tuple:
@@ -423,9 +418,10 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
             else:
                 for _ in _tasks(plan.n_blocks, plan.block_targets * plan.expected_edges / max(plan.nt, 1),
                                 plan.block_targets, chunk_size):
-                    s, t, wt, dl = _unpack(next(results), plan.nt)
-                    w.append(s, t, wt, dl)
-                    tick(s.size)
+                    for packed in next(results):
+                        s, t, wt, dl = _unpack(packed, plan.nt)
+                        w.append(s, t, wt, dl)
+                        tick(s.size)
             w.finish()
     with h5py.File(tmp / "inputs.h5", "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007) as f:
         f.create_group("spikes").attrs["magic"] = np.uint32(0x0A7A)
