@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +15,8 @@ from netbabel.cli import main
 from netbabel.compare.check import check_command
 from netbabel.description import io
 
-pytest.importorskip("nest")
+if importlib.util.find_spec("nest") is None:
+    pytest.skip("NEST is not installed", allow_module_level=True)
 nest_backend = pytest.importorskip("netbabel.backends.nest")
 
 ROOT = Path(__file__).resolve().parents[1]
