@@ -38,7 +38,7 @@ from netbabel.instantiate.values import (
 )
 from netbabel.instantiate.writer import BAND_EDGES, CACHE_BYTES, EdgePopulationWriter, SpikeWriter, id_dtype, write_nodes
 
-TASK_EDGES = 1 << 22  # default work per task (edges or spikes)
+TASK_EDGES = 1 << 21  # default work per task (edges or spikes)
 EXPLICIT_CHUNK = 1 << 20
 BYTES_PER_EDGE = 4 + 4 + 4 + 8 + 8 + 16  # ids, group index, weight, delay, one source-index range
 BYTES_PER_SPIKE = 16
@@ -150,7 +150,7 @@ class _Runner:
         it = iter(tasks)
         for t in it:
             pending.append(self.pool.apply_async(_run, (t,)))
-            if len(pending) >= 2 * self.processes:
+            if len(pending) >= self.processes + 1:
                 break
         while pending:
             result = pending.popleft().get()
@@ -232,9 +232,11 @@ def estimate(job: Job, processes: int = 1) -> dict[str, float]:
     nodes = sum(d.size(p) for p in d.populations)
     disk = edges * BYTES_PER_EDGE + spikes * BYTES_PER_SPIKE + nodes * 40 + 16 * sum(
         d.size(p.target) for p in d.projections)
-    task_edges = max([TASK_EDGES, EDGES_PER_BLOCK] + [
-        p.block_targets * p.expected_edges / max(p.nt, 1) for p in job.projections if p is not None])
-    memory = 200e6 + min(edges, BAND_EDGES) * 40 + task_edges * 80 * (1 + 2 * max(1, processes))
+    largest = max([p.expected_edges for p in job.projections if p is not None] + [0.0])
+    task = min(max(TASK_EDGES, EDGES_PER_BLOCK), largest)
+    workers = max(1, processes)
+    in_flight = 1 if workers == 1 else 2 + workers
+    memory = 150e6 * (workers + 1) + min(largest, BAND_EDGES) * 50 + task * 60 * in_flight
     return {"edges": edges, "spikes": spikes, "disk_bytes": disk, "memory_bytes": memory}
 
 
