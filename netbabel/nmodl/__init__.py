@@ -28,6 +28,7 @@ MECHANISMS = {
     "iaf_psc_delta": "nb_iaf_psc_delta",
     "izhikevich": "nb_izhikevich",
     "iaf_cond_exp": "nb_iaf_cond_exp",
+    "aeif_cond_exp": "nb_aeif_cond_exp",
 }
 VECSTIM = "VecStim"
 _LIBRARY_NAMES = ("libnrnmech.so", "libnrnmech.dylib", "nrnmech.dll")
