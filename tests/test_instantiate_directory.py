@@ -315,3 +315,25 @@ def test_iter_edges_reads_the_explicit_model_back(reference_dir, mixed_file):
         for key in ("sources", "targets", "weights", "delays"):
             assert np.array_equal(np.concatenate([getattr(x, key) for x in a]),
                                   np.concatenate([getattr(x, key) for x in b])), key
+
+
+def test_files_the_model_refers_to_are_copied_beside_model_json(tmp_path):
+    src_dir = tmp_path / "src"
+    (src_dir / "data").mkdir(parents=True)
+    xyz = np.arange(60, dtype=float).reshape(20, 3)
+    np.savetxt(src_dir / "data/pos.csv", xyz, delimiter=",")
+    data = json.loads((REPO / "tests/data/tiny.json").read_text())
+    data["populations"]["A"]["positions"] = {"type": "file", "file": "data/pos.csv"}
+    data["projections"][1]["rule"] = {"type": "pairwise_bernoulli", "p": "exp(-d / 30)"}
+    data["populations"]["B"]["positions"] = {"type": "grid", "shape": [5], "spacing": [20.0]}
+    (src_dir / "m.json").write_text(json.dumps(data))
+    out = tmp_path / "explicit"
+    explicit = instantiate_to_directory(load(src_dir / "m.json"), out, progress=False)
+    assert (out / "data/pos.csv").read_text() == (src_dir / "data/pos.csv").read_text()
+    assert explicit.base_dir == out
+    import libsonata
+
+    pop = libsonata.NodeStorage(str(out / "nodes.h5")).open_population("A")
+    assert np.array_equal(pop.get_attribute("y", pop.select_all()), xyz[:, 1])
+    shutil.rmtree(src_dir)
+    assert subprocess.run(NETBABEL + ["validate", str(out / "model.json")], capture_output=True).returncode == 0

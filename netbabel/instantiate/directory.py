@@ -31,7 +31,7 @@ from netbabel.errors import NetbabelError
 from netbabel.instantiate.inputs import PoissonPlan, check_constant, plan_poisson, spike_block
 from netbabel.instantiate.positions import population_positions
 from netbabel.instantiate.rules import (
-    EDGES_PER_BLOCK, EdgeBlock, ProjectionPlan, edge_block, plan_projection,
+    EDGES_PER_BLOCK, ProjectionPlan, edge_block, plan_projection,
 )
 from netbabel.instantiate.values import (
     DELAY, V_INIT, WEIGHT, ValueSampler, generator, round_delays, steps_per_ms,
