@@ -314,6 +314,7 @@ mV (delta synapses). Current-based inhibitory weights are negative, as PyNN requ
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -361,6 +362,8 @@ def import_simulator(name):
         import pyNN.nest as sim
         import nest
         ON_NEST = True
+        # PyNN tries to set the synaptic currents' initial values, which NEST keeps to itself, and logs it
+        logging.getLogger("PyNN").setLevel(logging.ERROR)
         if not hasattr(sim.IF_curr_delta, "variable_map"):
             # PyNN 0.13 leaves out IF_curr_delta's map of 'v' to NEST's V_m: recording v fails without it
             sim.IF_curr_delta.variable_map = {{"v": "V_m"}}
@@ -387,7 +390,10 @@ class NESTRule:
                     "weight": self.weight(), "delay": self.delay()}}
         nest.Connect(projection.pre.node_collection, projection.post.node_collection, dict(self.conn_spec), syn_spec)
         projection._simulator.state.stale_connection_cache = True
-        projection._sources.update(projection.pre.node_collection.tolist())  # where to look for its connections
+        # where PyNN looks for this projection's connections: the source ids (a contiguous range;
+        # NodeCollection.tolist() would ask NEST for every node's status)
+        pre = projection.pre.node_collection
+        projection._sources.update(range(pre[0].global_id, pre[-1].global_id + 1))
 
 
 def _register_connector(sim):
