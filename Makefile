@@ -35,7 +35,7 @@ NEST_SDIST_URL := https://files.pythonhosted.org/packages/0c/f0/32302457ea87020d
 NEST_SDIST_SHA256 := 8fbd7df4a3e941784d4b1d5825ded234bdc915238faac0982c62e4cb80134d52
 # the models netbabel's NEST and PyNN exports use (a fraction of NEST's 136: a much shorter build);
 # `make nest-mpi NEST_MODELS=` builds NEST's full model set
-NEST_MODELS ?= iaf_psc_exp;iaf_psc_alpha;iaf_psc_delta;iaf_cond_exp;iaf_cond_alpha;aeif_cond_exp;izhikevich;hh_cond_exp_traub;poisson_generator;spike_generator;dc_generator;step_current_generator;parrot_neuron;spike_recorder;multimeter;voltmeter;weight_recorder;static_synapse;static_synapse_hom_w;tsodyks_synapse;stdp_synapse
+NEST_MODELS ?= iaf_psc_exp;iaf_psc_alpha;iaf_psc_delta;iaf_cond_exp;iaf_cond_alpha;aeif_cond_exp;izhikevich;hh_cond_exp_traub;poisson_generator;spike_generator;dc_generator;step_current_generator;parrot_neuron;spike_recorder;multimeter;weight_recorder;static_synapse;static_synapse_hom_w;tsodyks_synapse;stdp_synapse
 
 nest-mpi: $(NEST_MPI_PREFIX)/.built
 

@@ -65,8 +65,8 @@ def run(description: Description, output: Path, options: argparse.Namespace) -> 
             shutil.rmtree(model_dir)
         model_dir.mkdir()
         exporter.write(description, model_dir, options)
-        spikes = workdir / "spikes.h5"
-        voltages = workdir / "voltages.h5"
+        spikes = workdir / "spikes_nest.h5"  # names per backend: `check` may share one workdir
+        voltages = workdir / "voltages_nest.h5"
         args = ["--output", spikes, "--voltages", voltages]
         run_script(model_dir / exporter.SCRIPT, workdir, args=args, processes=processes, env=env,
                    description_for_progress="NEST", log_name="nest.log", hints={127: NO_MPI_HINT})

@@ -79,12 +79,12 @@ def run(description: Description, output: Path, options: argparse.Namespace) -> 
         ensure_pynn_neuron_mechanisms()
     env = nest_mpi_environment() if processes > 1 and simulator == "nest" else None
     with work_directory(options, prefix=f"netbabel-pynn-{simulator}-") as workdir:
-        model_dir = workdir / "model_pynn"
+        model_dir = workdir / f"model_pynn_{simulator}"  # names per backend: `check` may share one workdir
         if model_dir.exists():
             shutil.rmtree(model_dir)
         model_dir.mkdir()
         exporter.write(description, model_dir, options)
-        spikes, voltages = workdir / "spikes.h5", workdir / "voltages.h5"
+        spikes, voltages = workdir / f"spikes_pynn-{simulator}.h5", workdir / f"voltages_pynn-{simulator}.h5"
         args = ["--simulator", simulator, "--output", spikes, "--voltages", voltages]
         run_script(model_dir / exporter.SCRIPT, workdir, args=args, processes=processes, env=env,
                    description_for_progress=f"PyNN ({simulator})", log_name=f"pynn-{simulator}.log",

@@ -6,7 +6,7 @@ signs of weights (NEST marks inhibition with negative weights, also for
 conductances), connection rules (NEST rule dictionaries), random values
 (`nest.random` / `nest.math` parameters, written as source text) and inputs.
 
-Choices (documented in docs/exporters_nest_pynn.md):
+Choices:
 - bounded distributions: `redraw` -> `nest.math.redraw(d, min, max)` (NEST redraws
   up to 1000 times, then stops with an error), `clip` -> `nest.math.min/max`;
 - delays: NEST rounds delays to the dt grid; a random delay is clipped below at dt;
