@@ -5,7 +5,7 @@ Each simulator runs in its own subprocess (this file is also the driver script:
 excitatory and inhibitory Poisson spike trains (spike_generator / VecStim, on the
 dt grid) and DC steps (dc_generator / current-change events), and we compare the
 spike times and the membrane potential at every grid time. All models, including the
-GSL-integrated iaf_cond_exp and aeif_cond_exp (netbabel re-implements GSL's rkf45 and
+GSL-integrated iaf_cond_exp, iaf_cond_alpha and aeif_cond_exp (netbabel re-implements GSL's rkf45 and
 step-size control), agree to the last bit of V_m here (max difference 0 to 3e-14 mV).
 """
 
@@ -49,6 +49,10 @@ CASES = {
         {"V_m": -70.0, "E_L": -70.0, "C_m": 250.0, "t_ref": 2.0, "V_th": -55.0, "V_reset": -60.0,
          "E_ex": 0.0, "E_in": -85.0, "g_L": 16.6667, "tau_syn_ex": 0.2, "tau_syn_in": 2.0, "I_e": 0.0},
         [(8000.0, 7.0), (2000.0, -4.0)], [(500.0, 1500.0, 100.0)]),
+    "iaf_cond_alpha": (
+        {"V_m": -70.0, "E_L": -70.0, "C_m": 250.0, "t_ref": 2.0, "V_th": -55.0, "V_reset": -60.0,
+         "E_ex": 0.0, "E_in": -85.0, "g_L": 16.6667, "tau_syn_ex": 0.2, "tau_syn_in": 2.0, "I_e": 0.0},
+        [(8000.0, 5.0), (2000.0, -2.0)], [(500.0, 1500.0, 100.0)]),
     "aeif_cond_exp": (
         {"V_m": -70.6, "w": 0.0, "C_m": 281.0, "g_L": 30.0, "E_L": -70.6, "V_th": -50.4, "Delta_T": 2.0,
          "tau_w": 144.0, "a": 4.0, "b": 80.5, "V_reset": -60.0, "V_peak": 0.0, "t_ref": 0.5, "E_ex": 0.0,

@@ -29,6 +29,7 @@ MECHANISMS = {
     "izhikevich": "nb_izhikevich",
     "iaf_cond_exp": "nb_iaf_cond_exp",
     "aeif_cond_exp": "nb_aeif_cond_exp",
+    "iaf_cond_alpha": "nb_iaf_cond_alpha",
 }
 VECSTIM = "VecStim"
 _LIBRARY_NAMES = ("libnrnmech.so", "libnrnmech.dylib", "nrnmech.dll")
