@@ -74,36 +74,35 @@ def test_roundtrip_keeps_every_node_edge_and_attribute(tmp_path, style):
     circuit = libsonata.CircuitConfig.from_file(str(tmp_path / "out/circuit_config.json"))
     assert circuit.node_populations == {"internal", "external"}
     assert circuit.edge_populations == {"internal_to_internal", "external_to_internal"}
-    for pop, nodes_file in (("internal", "nodes.h5"), ("external", "virtual_nodes.h5")):
-        new = libsonata.NodeStorage(str(out / nodes_file)).open_population(pop)
+    for pop in ("internal", "external"):
+        new = circuit.node_population(pop)
         with h5py.File(tmp_path / f"c/network/{pop}_nodes.h5") as f:
             g = f[f"nodes/{pop}"]
             assert new.size == g["node_type_id"].shape[0]
-            np.testing.assert_array_equal(new.get_attribute("node_type_id", new.select_all()) if False else
-                                          _h5(out / nodes_file, f"nodes/{pop}/node_type_id"), g["node_type_id"][()])
+            np.testing.assert_array_equal(_h5(out / f"{pop}_nodes.h5", f"nodes/{pop}/node_type_id"), g["node_type_id"][()])
             for name in g["0"]:
                 np.testing.assert_array_equal(new.get_attribute(name, new.select_all()), g["0"][name][()])
     for epop, stem in (("internal_to_internal", "internal"), ("external_to_internal", "external")):
-        new = libsonata.EdgeStorage(str(out / "edges.h5")).open_population(epop)
+        new = circuit.edge_population(epop)
         sel = new.select_all()
         with h5py.File(tmp_path / f"c/network/{stem}_edges.h5") as f:
             g = f[f"edges/{epop}"]
             np.testing.assert_array_equal(new.source_nodes(sel), g["source_node_id"][()])
             np.testing.assert_array_equal(new.target_nodes(sel), g["target_node_id"][()])
-            np.testing.assert_array_equal(_h5(out / "edges.h5", f"edges/{epop}/edge_type_id"), g["edge_type_id"][()])
+            np.testing.assert_array_equal(_h5(out / f"{stem}_edges.h5", f"edges/{epop}/edge_type_id"), g["edge_type_id"][()])
             assert set(new.attribute_names) == set(g["0"])
             for name in g["0"]:
                 np.testing.assert_array_equal(new.get_attribute(name, sel), g["0"][name][()])
     # types tables: the original columns, model parameters equal after the trip
     for tid, row in _read_csv(tmp_path / "c/network/internal_node_types.csv").items():
-        new_row = _read_csv(out / "node_types.csv")[tid]
+        new_row = _read_csv(out / "internal_node_types.csv")[tid]
         assert {k: new_row[k] for k in ("pop_name", "ei", "model_type")} == {k: row[k] for k in ("pop_name", "ei", "model_type")}
         assert new_row["model_template"].removeprefix("nest:") == row["model_template"].removeprefix("nest:")
         old = json.loads((tmp_path / "c/components/point_neuron_models" / row["dynamics_params"]).read_text())
         new_params = json.loads((tmp_path / "out/components/point_neuron_models" / new_row["dynamics_params"]).read_text())
         assert new_params == old
     for tid, row in _read_csv(tmp_path / "c/network/internal_edge_types.csv").items():
-        assert _read_csv(out / "edge_types.csv")[tid] == row
+        assert _read_csv(out / "internal_edge_types.csv")[tid] == row
     # the input spikes, by SONATA node id
     with h5py.File(tmp_path / "out/inputs/external_spikes.h5") as f:
         n_out = f["spikes/external/node_ids"].shape[0]
@@ -165,16 +164,16 @@ def test_biophysical_cells_from_swc_and_allen_params(tmp_path):
     assert (tmp_path / "out/components/morphologies/cell.swc").read_text() == circuits.SWC
     import libsonata
 
-    nodes = libsonata.NodeStorage(str(tmp_path / "out/network/nodes.h5")).open_population("bio")
+    nodes = libsonata.NodeStorage(str(tmp_path / "out/network/bio_nodes.h5")).open_population("bio")
     with h5py.File(tmp_path / "c/network/bio_nodes.h5") as f:
         for name in ("x", "y", "z", "rotation_angle_yaxis"):
             np.testing.assert_array_equal(nodes.get_attribute(name, nodes.select_all()), f[f"nodes/bio/0/{name}"][()])
-    edges = libsonata.EdgeStorage(str(tmp_path / "out/network/edges.h5")).open_population("lgn_to_bio")
+    edges = libsonata.EdgeStorage(str(tmp_path / "out/network/lgn_bio_edges.h5")).open_population("lgn_to_bio")
     with h5py.File(tmp_path / "c/network/lgn_bio_edges.h5") as f:
         for name in ("syn_weight", "sec_id", "sec_x"):
             np.testing.assert_array_equal(edges.get_attribute(name, edges.select_all()),
                                           f[f"edges/lgn_to_bio/0/{name}"][()])
-    row = _read_csv(tmp_path / "out/network/node_types.csv")[10]
+    row = _read_csv(tmp_path / "out/network/bio_node_types.csv")[10]
     assert row["model_processing"] == "aibs_perisomatic" and row["morphology"] == "cell.swc"
     # edited sections cannot silently go out as the original files
     cell.sections[0].mechanisms["hh"]["gnabar"] = 0.2
@@ -244,3 +243,42 @@ def test_csv_with_missing_column(tmp_path, capsys):
         p.write_text("\n".join(" ".join(r[:1] + r[2:]) for r in rows) + "\n")  # drop model_type
     err = _bad(tmp_path, capsys, brk)
     assert "internal_node_types.csv" in err and "missing column 'model_type'" in err and "'internal'" in err
+
+
+def test_public_300_pointneurons_example_round_trip(tmp_path):
+    """The Allen/bmtk example shipped with NEST (bmtk-style `node_id_to_range` index names, node_id datasets,
+    /spikes/gids input, a node sets file it does not ship, edge types without delay)."""
+    import shutil
+
+    import libsonata
+    import nest
+
+    example = Path(nest.__file__).parent / "doc/examples/pynest/sonata_example/300_pointneurons"
+    if not (example / "network/internal_internal_edges.h5").exists():
+        pytest.skip("the public 300_pointneurons SONATA example is not shipped with this NEST installation")
+    src = tmp_path / "p300"
+    shutil.copytree(example, src, ignore=shutil.ignore_patterns("output"))
+    _convert(src, tmp_path / "m.json", "netbabel")
+    d = json.loads((tmp_path / "m.json").read_text())
+    assert {k: v["size"] for k, v in d["populations"].items()} == {
+        "internal_PV2": 30, "internal_Scnn1a": 80, "internal_Rorb": 80, "internal_Nr5a1": 80,
+        "internal_PV1": 30, "external": 100}
+    assert d["cell_types"]["internal_Scnn1a"]["params"]["C_m"] == pytest.approx(
+        json.loads((src / "components/cell_models/472363762_point.json").read_text())["C_m"])
+    _convert(tmp_path / "m.json", tmp_path / "out", "sonata")
+    out = tmp_path / "out/network"
+    for epop, stem in (("internal_to_internal", "internal_internal"), ("external_to_internal", "external_internal")):
+        new = libsonata.EdgeStorage(str(out / f"{stem}_edges.h5")).open_population(epop)
+        sel = new.select_all()
+        with h5py.File(src / f"network/{stem}_edges.h5") as f:
+            g = f[f"edges/{epop}"]
+            np.testing.assert_array_equal(new.source_nodes(sel), g["source_node_id"][()])
+            np.testing.assert_array_equal(new.target_nodes(sel), g["target_node_id"][()])
+            np.testing.assert_array_equal(new.get_attribute("syn_weight", sel), g["0/syn_weight"][()])
+    nodes = libsonata.NodeStorage(str(out / "internal_nodes.h5")).open_population("internal")
+    with h5py.File(src / "network/internal_nodes.h5") as f:
+        for name in ("x", "y", "z", "rotation_angle_yaxis"):
+            np.testing.assert_array_equal(nodes.get_attribute(name, nodes.select_all()), f[f"nodes/internal/0/{name}"][()])
+    rows = _read_csv(out / "internal_internal_edge_types.csv")  # edge type 100 exists in both original tables
+    assert rows[100]["target_query"] == "ei=='e'" and rows[100]["delay"] == "2.0"
+    assert "delay" not in _read_csv(out / "external_internal_edge_types.csv")[100]

@@ -46,6 +46,7 @@ BUILTIN_MECHANISMS = {"pas", "hh", "extracellular", "fastpas", "k_ion", "na_ion"
 CURRENT_CLAMP_UNIT = "nA"  # SONATA/bmtk IClamp amp
 DEFAULT_SPIKE_THRESHOLD = -15.0  # bmtk BioNet default (mV)
 DEFAULT_DL = 20.0  # bmtk BioNet default segment length (um)
+NEST_DEFAULT_DELAY = 1.0  # ms: what NEST (and so bmtk PointNet) uses when an edge type gives no delay
 
 
 # -- point neurons ------------------------------------------------------------------

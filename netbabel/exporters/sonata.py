@@ -78,10 +78,12 @@ class _Writer:
         self.comp = out / "components"
         self.maps: dict[str, NodeMap] = {}
         self.sonata_sizes: dict[str, int] = {}
-        self.node_rows: list[dict] = []
-        self.edge_rows: list[dict] = []
+        # one types table per HDF5 file (type ids of the public examples repeat across files)
+        self.node_rows: dict[str, list[dict]] = {}
+        self.edge_rows: dict[str, list[dict]] = {}
         self.used_node_types: set[int] = set()
         self.used_edge_types: set[int] = set()
+        self.files: dict[str, Any] = {}
         self.cell_files: dict[str, dict] = {}
         self.inputs: dict[str, dict] = {}
         self.provenance = next((p.options for p in d.metadata.provenance
@@ -100,53 +102,69 @@ class _Writer:
 
     # -- nodes --------------------------------------------------------------------
     def write_nodes(self) -> None:
-        import h5py
-
         groups = self._origin_groups()
-        with h5py.File(self.net / "nodes.h5", "w") as f, h5py.File(self.net / "virtual_nodes.h5", "w") as fv:
-            roots = {False: f.create_group("nodes"), True: fv.create_group("nodes")}
+        try:
             for (nodes_file, spop), members in groups.items():
-                self._copy_population(roots[self._virtual(members[0])], nodes_file, spop, members)
+                self._copy_population(self._root(_stem(nodes_file, "nodes"), "nodes"), nodes_file, spop, members)
             for name in self.d.populations:
                 if name not in self.maps:
-                    self._fresh_population(roots[self._virtual(name)], name)
+                    self._fresh_population(self._root("virtual_nodes" if self._virtual(name) else "nodes", "nodes"),
+                                           name)
+        finally:
+            self._close()
+
+    def _root(self, stem: str, kind: str) -> Any:
+        """The /nodes or /edges group of network/<stem>.h5 (opened once, created on first use)."""
+        import h5py
+
+        if stem not in self.files:
+            path = self.net / f"{stem}.h5"
+            self.files[stem] = h5py.File(path, "a" if path.exists() else "w")
+            (self.node_rows if kind == "nodes" else self.edge_rows).setdefault(stem, [])
+        return self.files[stem].require_group(kind)
+
+    def _close(self) -> None:
+        for f in self.files.values():
+            f.close()
+        self.files = {}
 
     def _virtual(self, population: str) -> bool:
         return self.d.cell_types[self.d.populations[population].cell_type].model == "spike_generator"
 
     def finish_nodes(self) -> None:
-        """node_id datasets (bmtk 1.2 reads populations through them) and one types table per nodes file."""
+        """node_id datasets (bmtk 1.2 reads populations through them), edge indices, one types table per file."""
         import h5py
 
-        for stem in ("nodes", "virtual_nodes"):
+        for stem in self.node_rows:
             with h5py.File(self.net / f"{stem}.h5", "a") as f:
                 for g in f["nodes"].values():
                     if "node_id" not in g:
                         g.create_dataset("node_id", data=np.arange(g["node_type_id"].shape[0], dtype=np.uint64))
-        missing = []
-        with h5py.File(self.net / "edges.h5", "r") as f:
-            for name, g in f["edges"].items():
-                if "indices" not in g and "indicies" not in g:
-                    missing.append((name, self.sonata_sizes[_text(g["source_node_id"].attrs["node_population"])],
-                                    self.sonata_sizes[_text(g["target_node_id"].attrs["node_population"])]))
-        if missing:  # copied populations without indices get them (bmtk needs them, libsonata writes them)
-            import libsonata
+            rows = self.node_rows[stem]
+            if all(r.get("model_type") == conv.VIRTUAL for r in rows):
+                rows = [{k: v for k, v in r.items() if k in ("node_type_id", "model_type", "pop_name") or
+                         (v is not None and k not in MODEL_COLUMNS)} for r in rows]
+            self._write_csv(self.net / f"{_types_name(stem)}.csv", rows, "node_type_id")
+        for stem in self.edge_rows:
+            path = self.net / f"{stem}.h5"
+            missing = []
+            with h5py.File(path, "r") as f:
+                for name, g in f["edges"].items():
+                    if "indices" not in g and "indicies" not in g:
+                        missing.append((name, self.sonata_sizes[_text(g["source_node_id"].attrs["node_population"])],
+                                        self.sonata_sizes[_text(g["target_node_id"].attrs["node_population"])]))
+            if missing:  # copied populations without indices get them (bmtk needs them, libsonata writes them)
+                import libsonata
 
-            for name, n_source, n_target in missing:
-                libsonata.EdgePopulation.write_indices(str(self.net / "edges.h5"), name, n_source, n_target, False)
-        with h5py.File(self.net / "edges.h5", "a") as f:
-            for g in f["edges"].values():
-                for direction in ("source_to_target", "target_to_source"):
-                    idx = g.get(f"indices/{direction}")
-                    if idx is not None and "node_id_to_ranges" in idx and "node_id_to_range" not in idx:
-                        idx["node_id_to_range"] = idx["node_id_to_ranges"]  # bmtk 1.2 reads this name: a hard link
-        virtual = [r for r in self.node_rows if r.get("model_type") == conv.VIRTUAL]
-        virtual = [{k: v for k, v in r.items() if k in ("node_type_id", "model_type", "pop_name") or
-                    (v is not None and k not in MODEL_COLUMNS)} for r in virtual]
-        self._write_csv(self.net / "node_types.csv", [r for r in self.node_rows
-                                                      if r.get("model_type") != conv.VIRTUAL], "node_type_id")
-        self._write_csv(self.net / "virtual_node_types.csv", virtual, "node_type_id")
-        self._write_csv(self.net / "edge_types.csv", self.edge_rows, "edge_type_id")
+                for name, n_source, n_target in missing:
+                    libsonata.EdgePopulation.write_indices(str(path), name, n_source, n_target, False)
+            with h5py.File(path, "a") as f:
+                for g in f["edges"].values():
+                    for direction in ("source_to_target", "target_to_source"):
+                        idx = g.get(f"indices/{direction}")
+                        if idx is not None and "node_id_to_ranges" in idx and "node_id_to_range" not in idx:
+                            idx["node_id_to_range"] = idx["node_id_to_ranges"]  # bmtk 1.2's name: a hard link
+            self._write_csv(self.net / f"{_types_name(stem)}.csv", self.edge_rows[stem], "edge_type_id")
 
     def _origin_groups(self) -> dict[tuple[str, str], list[str]]:
         """netbabel populations that, together, are a whole SONATA node population of an existing file."""
@@ -193,8 +211,11 @@ class _Writer:
             for tid in tids:
                 row = dict(rows.get(int(tid), {"node_type_id": str(tid)}))
                 row.update(self._model_columns(name, row))
-                self.node_rows.append(row)
+                self.node_rows[self._stem_of(root)].append(row)
                 self.used_node_types.add(int(tid))
+
+    def _stem_of(self, root: Any) -> str:
+        return Path(root.file.filename).stem
 
     def _original_rows(self, name: str) -> dict[int, dict]:
         rows: dict[int, dict] = {}
@@ -221,7 +242,7 @@ class _Writer:
         self.maps[name] = NodeMap(spop, None, n)
         row = {"node_type_id": str(tid), "pop_name": name}
         row.update(self._model_columns(name, {}))
-        self.node_rows.append(row)
+        self.node_rows[self._stem_of(root)].append(row)
 
     def _positions(self, name: str, n: int) -> np.ndarray | None:
         pos = self.d.populations[name].positions
@@ -306,31 +327,33 @@ class _Writer:
         import h5py
 
         plan = self._edge_plan()
-        new_pops: list[tuple[str, str, str]] = []
-        with h5py.File(self.net / "edges.h5", "w") as f:
-            root = f.create_group("edges")
+        self.used_edge_types.update(int(t) for item in plan if item[0] == "copy" for t in item[4])
+        try:
             for item in plan:
                 if item[0] == "copy":
-                    _, file, epop, types_files = item
+                    _, file, epop, types_files, used = item
+                    stem = _stem(file, "edges")
+                    root = self._root(stem, "edges")
                     with h5py.File(file, "r") as src:
                         src.copy(src["edges"][epop], root, name=epop)
-                        used = np.unique(np.asarray(src["edges"][epop]["edge_type_id"][()])).tolist()
                     rows = {}
                     for tf in types_files:
                         rows.update(_read_csv(Path(tf), "edge_type_id"))
+                    present = {int(r["edge_type_id"]) for r in self.edge_rows[stem]}
                     for tid in used:
-                        if int(tid) not in self.used_edge_types:
+                        if int(tid) not in present:
                             row = dict(rows.get(int(tid), {"edge_type_id": str(tid)}))
                             self._copy_synapse_file(row.get("dynamics_params"))
-                            self.edge_rows.append(row)
-                            self.used_edge_types.add(int(tid))
-            used_names = set(root.keys())
+                            self.edge_rows[stem].append(row)
+            root = self._root("edges", "edges")
+            used_names = {n for f in self.files.values() for n in f.get("edges", {})}
             for item in plan:
                 if item[0] == "new":
                     index = item[1]
                     name = _unique(_clean(self.d.projection_name(index)), used_names)
-                    self._new_edge_population(f, name, index)
-                    new_pops.append(name)
+                    self._new_edge_population(root.file, name, index)
+        finally:
+            self._close()
 
     def _edge_plan(self) -> list[tuple]:
         """Copy whole original edge populations where possible; write the rest as new populations."""
@@ -359,11 +382,11 @@ class _Writer:
         done: set[int] = set()
         for (file, epop), members in by_origin.items():
             if self._whole_edges(file, epop, [i for i, _ in members], sum(n for _, n in members)):
-                plan.append(("copy", file, epop, self._original_edge_files().get(file, [])))
+                plan.append(("copy", file, epop, self._original_edge_files().get(file, []), _type_ids(file, epop)))
                 done.update(i for i, _ in members)
         for i, (file, epop) in direct.items():
             if self._whole_edges(file, epop, [i], None):
-                plan.append(("copy", file, epop, self._original_edge_files().get(file, [])))
+                plan.append(("copy", file, epop, self._original_edge_files().get(file, []), _type_ids(file, epop)))
                 done.add(i)
         plan += [("new", i) for i in range(len(self.d.projections)) if i not in done]
         return plan
@@ -434,7 +457,7 @@ class _Writer:
                 t = t if tgt_map.ids is None else tgt_map.ids[t]
                 writer.append(s, t, sign * w, dl)
             writer.finish()
-        self.edge_rows.append(self._edge_type_row(index, tid))
+        self.edge_rows[self._stem_of(f)].append(self._edge_type_row(index, tid))
 
     def _sonata_sign(self, index: int) -> float:
         """SONATA point-neuron syn_weight follows NEST: inhibitory conductance synapses carry negative weights."""
@@ -491,9 +514,12 @@ class _Writer:
         trains = [i for i, inp in enumerate(self.d.inputs) if inp.type == "spike_train"]
         if not trains:
             return
-        with h5py.File(self.net / "virtual_nodes.h5", "a") as nf, h5py.File(self.net / "edges.h5", "a") as ef:
+        try:
             for index in trains:
-                self._spike_train_input(nf, ef, index)
+                self._spike_train_input(self._root("virtual_nodes", "nodes").file,
+                                        self._root("edges", "edges").file, index)
+        finally:
+            self._close()
 
     def _spike_train_input(self, nf: Any, ef: Any, index: int) -> None:
         import h5py
@@ -509,7 +535,7 @@ class _Writer:
         g.create_dataset("node_group_index", data=np.arange(n, dtype=np.uint64))
         g.create_group("0")
         self.sonata_sizes[name] = n
-        self.node_rows.append({"node_type_id": str(tid), "model_type": conv.VIRTUAL, "pop_name": name})
+        self.node_rows["virtual_nodes"].append({"node_type_id": str(tid), "model_type": conv.VIRTUAL, "pop_name": name})
         with h5py.File(self.d.resolve_path(inp.file), "r") as f:
             sg = f["spikes"][inp.population or self.d.input_name(index)]
             ids = np.asarray(sg["node_ids"][()], np.int64)
@@ -525,7 +551,8 @@ class _Writer:
         syn = self.d.synapse_types.get(inp.synapse_type) if inp.synapse_type else None
         fname = f"{name}.json"
         _write_json(self.comp / "synaptic_models" / fname, dict(syn.params) if syn else {})
-        self.edge_rows.append({"edge_type_id": str(etid), "model_template": "static_synapse", "dynamics_params": fname})
+        self.edge_rows["edges"].append({"edge_type_id": str(etid), "model_template": "static_synapse",
+                                        "dynamics_params": fname})
 
     def _input_sign(self, index: int) -> float:
         inp = self.d.inputs[index]
@@ -613,10 +640,10 @@ class _Writer:
                          ("mechanisms_dir", "mechanisms")):
             if (self.comp / sub).is_dir():
                 components[key] = f"$COMPONENTS_DIR/{sub}"
-        nodes = [{"nodes_file": f"$NETWORK_DIR/{stem}.h5", "node_types_file": f"$NETWORK_DIR/{types}.csv"}
-                 for stem, types in (("nodes", "node_types"), ("virtual_nodes", "virtual_node_types"))
-                 if _h5_names(self.net / f"{stem}.h5", "nodes")]
-        edges = [{"edges_file": "$NETWORK_DIR/edges.h5", "edge_types_file": "$NETWORK_DIR/edge_types.csv"}]
+        nodes = [{"nodes_file": f"$NETWORK_DIR/{stem}.h5", "node_types_file": f"$NETWORK_DIR/{_types_name(stem)}.csv"}
+                 for stem in self.node_rows if _h5_names(self.net / f"{stem}.h5", "nodes")]
+        edges = [{"edges_file": f"$NETWORK_DIR/{stem}.h5", "edge_types_file": f"$NETWORK_DIR/{_types_name(stem)}.csv"}
+                 for stem in self.edge_rows if _h5_names(self.net / f"{stem}.h5", "edges")]
         for entry in nodes:  # libsonata lists populations (with their type) from the circuit config
             entry["populations"] = self._population_types(self.out / "network" / Path(entry["nodes_file"]).name)
         for entry in edges:
@@ -650,7 +677,7 @@ class _Writer:
     def _population_types(self, nodes_file: Path) -> dict[str, dict]:
         import h5py
 
-        rows = {int(r["node_type_id"]): r for r in self.node_rows}
+        rows = {int(r["node_type_id"]): r for r in self.node_rows[nodes_file.stem]}
         out = {}
         with h5py.File(nodes_file, "r") as f:
             for name, g in f["nodes"].items():
@@ -676,7 +703,29 @@ def _edge_writer(f: Any, name: str, spop: str, tpop: str, n_source: int, n_targe
     return EdgePopulationWriter(f, name, spop, tpop, n_source, n_target, edge_type_id=edge_type_id)
 
 
+def _stem(original: str, kind: str) -> str:
+    """Output file stem for populations copied from `original` (never the names of the new files)."""
+    stem = Path(original).stem
+    return stem if stem not in ("nodes", "virtual_nodes", "edges") else f"{stem}_{kind}_copy"
+
+
+def _types_name(stem: str) -> str:
+    for kind, types in (("nodes", "node_types"), ("edges", "edge_types")):
+        if stem.endswith(kind):
+            return stem[: -len(kind)] + types
+    return f"{stem}_types"
+
+
+def _type_ids(file: str, epop: str) -> list[int]:
+    import h5py
+
+    with h5py.File(file, "r") as f:
+        return np.unique(np.asarray(f["edges"][epop]["edge_type_id"][()])).tolist()
+
+
 def _h5_names(path: Path, group: str) -> list[str]:
+    if not path.exists():
+        return []
     import h5py
 
     with h5py.File(path, "r") as f:

@@ -95,6 +95,7 @@ class Config:
     output: dict = field(default_factory=dict)
     reports: dict = field(default_factory=dict)
     node_sets: dict = field(default_factory=dict)
+    missing_node_sets: str | None = None
 
 
 def load_config(path: Path) -> Config:
@@ -186,6 +187,9 @@ def _merge(cfg: Config, data: dict, path: Path) -> None:
         cfg.node_sets.update(data["node_sets"])
     if isinstance(data.get("node_sets_file"), str):
         ns = Path(data["node_sets_file"])
+        if not ns.is_file():  # the public 300_pointneurons example names one it does not ship
+            cfg.missing_node_sets = str(ns)
+            return
         try:
             cfg.node_sets.update(json.loads(ns.read_text()))
         except (OSError, json.JSONDecodeError) as exc:
@@ -451,7 +455,7 @@ class _Builder:
                                                       "nodes_file": str(nodes_file),
                                                       "node_types_files": [str(t) for t in type_files],
                                                       "model_type": model_type}}
-            for col in ("pop_name", "ei", "location", "layer"):
+            for col in ("pop_name", "model_name", "ei", "location", "layer"):
                 vals = {types[t].get(col) for t in tids}
                 if len(vals) == 1 and None not in vals:
                     annotations[col] = vals.pop()
@@ -474,9 +478,10 @@ class _Builder:
             self.desc.populations[part.name] = population
 
     def _labels(self, pop_name: str, tids: list[int], types: dict[int, dict]) -> dict[int, str]:
-        names = [types[t].get("pop_name") for t in tids]
-        if None not in names and len(set(names)) == len(names):
-            return {t: str(nm) for t, nm in zip(tids, names)}
+        for column in ("pop_name", "model_name"):
+            names = [types[t].get(column) for t in tids]
+            if None not in names and len(set(names)) == len(names):
+                return {t: str(nm) for t, nm in zip(tids, names)}
         return {t: str(t) for t in tids}
 
     def _positions(self, g: Any, group_ids: np.ndarray, group_index: np.ndarray) -> np.ndarray | None:
@@ -642,7 +647,9 @@ class _Builder:
                 return [p.name for p in self.node_pops[spec].parts]
             if spec in self.desc.populations:
                 return [spec]
-            raise NetbabelError(f"unknown node set {spec!r}", str(self.cfg.path), pointer)
+            missing = f" (the node sets file {self.cfg.missing_node_sets} does not exist)" \
+                if self.cfg.missing_node_sets else ""
+            raise NetbabelError(f"unknown node set {spec!r}{missing}", str(self.cfg.path), pointer)
         if isinstance(spec, list):
             return [p for s in spec for p in self._node_set(s, pointer)]
         if isinstance(spec, dict):
@@ -812,14 +819,14 @@ class _EdgeReader:
                 grp = self.g[name].get(direction)
                 if grp is None:
                     continue
-                if "node_id_to_ranges" not in grp or "range_to_edge_id" not in grp:
+                key = "node_id_to_ranges" if "node_id_to_ranges" in grp else "node_id_to_range"  # bmtk's name
+                if key not in grp or "range_to_edge_id" not in grp:
                     raise self._err(f"index {name}/{direction} lacks node_id_to_ranges or range_to_edge_id",
                                     f"/{name}/{direction}")
-                ranges = grp["node_id_to_ranges"]
+                ranges = grp[key]
                 if ranges.shape[0] not in (pop.size, 0) and pop.node_ids is None:
-                    raise self._err(f"{name}/{direction}/node_id_to_ranges has {ranges.shape[0]} rows for "
-                                    f"{pop.size} nodes (mismatched index datasets)",
-                                    f"/{name}/{direction}/node_id_to_ranges")
+                    raise self._err(f"{name}/{direction}/{key} has {ranges.shape[0]} rows for "
+                                    f"{pop.size} nodes (mismatched index datasets)", f"/{name}/{direction}/{key}")
                 r2e = grp["range_to_edge_id"]
                 if r2e.ndim != 2 or r2e.shape[1] != 2:
                     raise self._err(f"{name}/{direction}/range_to_edge_id must have two columns",
@@ -915,6 +922,9 @@ class _EdgeReader:
             site = (sections, row.get("model_template"), dyn, receptor, dp)
             synapse = SynapseType(model="static", receptor=receptor)
         else:
+            if delay is None and "delay" not in self._per_edge_columns():
+                # bmtk PointNet passes the synapse JSON to NEST: its delay, else NEST's default
+                delay = float(dyn.get("delay", conv.NEST_DEFAULT_DELAY))
             receptor = conv.receptor_of_sign(weight if weight is not None else 1.0)
             synapse = conv.synapse_in(row.get("model_template"), dyn, receptor, tfile,
                                       f"edge_type_id {tid}/model_template")
