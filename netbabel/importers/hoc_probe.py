@@ -19,7 +19,7 @@ import re
 import sys
 from typing import Any
 
-# not synapses, not part of the cell's membrane: reported and left out
+# methods every hoc object has (not template attributes)
 _IGNORED_ATTRIBUTES = {"baseattr", "hname", "hocobjptr", "same"}
 
 
@@ -164,7 +164,8 @@ def _geometry(sec: Any, entry: dict) -> None:
     entry["diam"] = diams[0]
 
 
-def describe_sections(cell: Any, defaults: dict[str, float]) -> tuple[list[dict], list[Any], str]:
+def describe_sections(cell: Any, defaults: dict[str, float], warnings: list[str]) -> tuple[list[dict], str]:
+    """The instance's sections (parents first) as plain data, and the `Name[i].` name prefix."""
     h = _h()
     owner = cell.hname()
     prefix = owner + "."
@@ -177,7 +178,10 @@ def describe_sections(cell: Any, defaults: dict[str, float]) -> tuple[list[dict]
     for sec in ordered:
         entry: dict[str, Any] = {"name": _local_name(sec, prefix)}
         parent = sec.parentseg()
-        if parent is not None:
+        if parent is not None and parent.sec not in ordered:
+            warnings.append(f"{sec.name()} is attached to {parent.sec.name()}, outside the instance: "
+                            "described as a root section")
+        elif parent is not None:
             entry["parent"] = _local_name(parent.sec, prefix)
             entry["parent_x"] = float(h.parent_connection(sec=sec))
             entry["child_x"] = int(round(float(sec.orientation())))
@@ -193,7 +197,7 @@ def describe_sections(cell: Any, defaults: dict[str, float]) -> tuple[list[dict]
         if ions:
             entry["ions"] = ions
         entries.append(entry)
-    return entries, ordered, prefix
+    return entries, prefix
 
 
 def _public_objects(cell: Any) -> list[tuple[str, Any]]:
@@ -355,7 +359,7 @@ def probe(spec: dict) -> dict:
     warnings: list[str] = []
     after = global_values()
     owner = cell.hname()
-    sections, _, prefix = describe_sections(cell, after)
+    sections, prefix = describe_sections(cell, after, warnings)
     cell_type: dict[str, Any] = {"model": "multicompartment", "sections": sections,
                                  "section_lists": section_lists(cell, sections, prefix)}
     changed = changed_globals(before, after)
