@@ -280,10 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("validate", cmd_validate, "check descriptions (any input format) and report every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
+    _format_arguments(p, IMPORTERS, "input options")
 
     p = command("info", cmd_info, "summarise a model: populations, projections, expected synapses, memory")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of tables")
+    _format_arguments(p, IMPORTERS, "input options")
 
     p = command("convert", cmd_convert, "convert a model between formats")
     p.add_argument("input", metavar="IN", help="input file or folder (FMT:PATH names the format)")
