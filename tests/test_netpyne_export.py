@@ -62,16 +62,14 @@ def test_native_mode_uses_netpyne_rules(tmp_path: Path) -> None:
     assert "connList" in net["connParams"]["B_to_A"]
 
 
-def test_unsupported_model_is_refused_without_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_unsupported_synapse_is_refused_without_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = json.loads(TINY.read_text())
-    data["cell_types"]["inh_cell"] = {"model": "hh_cond_exp_traub", "params": {}}
-    data["inputs"] = [data["inputs"][0]]
-    data["projections"] = []
-    model = tmp_path / "hh.json"
+    data["synapse_types"]["exc"]["model"] = "tsodyks"
+    model = tmp_path / "stp.json"
     model.write_text(json.dumps(data))
     out = tmp_path / "out"
     assert main(["convert", str(model), "--to", "netpyne", "-o", str(out)]) == 2
-    assert "hh_cond_exp_traub has no NEURON implementation" in capsys.readouterr().err
+    assert "synapse model 'tsodyks' is not exported to NetPyNE" in capsys.readouterr().err
     assert not out.exists()
 
 

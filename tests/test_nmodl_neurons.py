@@ -5,7 +5,7 @@ Each simulator runs in its own subprocess (this file is also the driver script:
 excitatory and inhibitory Poisson spike trains (spike_generator / VecStim, on the
 dt grid) and DC steps (dc_generator / current-change events), and we compare the
 spike times and the membrane potential at every grid time. All models, including the
-GSL-integrated iaf_cond_exp, iaf_cond_alpha and aeif_cond_exp (netbabel re-implements GSL's rkf45 and
+GSL-integrated iaf_cond_exp, iaf_cond_alpha, aeif_cond_exp and hh_cond_exp_traub (netbabel re-implements GSL's rkf45 and
 step-size control), agree to the last bit of V_m here (max difference 0 to 3e-14 mV).
 """
 
@@ -58,6 +58,11 @@ CASES = {
          "tau_w": 144.0, "a": 4.0, "b": 80.5, "V_reset": -60.0, "V_peak": 0.0, "t_ref": 0.5, "E_ex": 0.0,
          "E_in": -85.0, "tau_syn_ex": 0.2, "tau_syn_in": 2.0, "I_e": 0.0},
         [(8000.0, 14.0), (2000.0, -4.0)], [(500.0, 1500.0, 600.0)]),
+    "hh_cond_exp_traub": (
+        {"V_m": -60.0, "E_L": -60.0, "C_m": 200.0, "g_Na": 20000.0, "g_K": 6000.0, "g_L": 10.0, "E_Na": 50.0,
+         "E_K": -90.0, "V_T": -63.0, "E_ex": 0.0, "E_in": -80.0, "tau_syn_ex": 5.0, "tau_syn_in": 10.0,
+         "t_ref": 2.0, "I_e": 0.0},
+        [(4000.0, 2.0), (1000.0, -3.0)], [(500.0, 1500.0, 200.0)]),
     "izhikevich": (
         {"V_m": -65.0, "U_m": -13.0, "a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0, "V_th": 30.0,
          "I_e": 0.0},

@@ -36,6 +36,7 @@ MECHANISMS = {
     "iaf_cond_exp": "nb_iaf_cond_exp",
     "aeif_cond_exp": "nb_aeif_cond_exp",
     "iaf_cond_alpha": "nb_iaf_cond_alpha",
+    "hh_cond_exp_traub": "nb_hh_cond_exp_traub",
 }
 SPIKE_OFFSET = 0.49  # in units of dt: emission time of a spike after its grid time
 DEVICE_DELAY = 1.0  # ms: NEST's default delay, used by current generators in the NEST export

@@ -30,6 +30,7 @@ MECHANISMS = {
     "iaf_cond_exp": "nb_iaf_cond_exp",
     "aeif_cond_exp": "nb_aeif_cond_exp",
     "iaf_cond_alpha": "nb_iaf_cond_alpha",
+    "hh_cond_exp_traub": "nb_hh_cond_exp_traub",
 }
 VECSTIM = "VecStim"
 _LIBRARY_NAMES = ("libnrnmech.so", "libnrnmech.dylib", "nrnmech.dll")
