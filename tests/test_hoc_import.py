@@ -174,3 +174,14 @@ print("untouched")
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, NEURON_MODULE_OPTIONS="-nogui"))
     assert proc.returncode == 0 and "untouched" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_hh_single_values(tmp_path):
+    d = load(convert(tmp_path, "hh_single"))
+    cell = d.cell_types["HHCell"]
+    (soma,) = cell.sections
+    assert (soma.name, soma.nseg, soma.L, soma.diam, soma.Ra, soma.cm) == ("soma", 1, 18.8, 18.8, 123.0, 1.0)
+    assert soma.ions == {"na": {"ena": 50.0, "nai": 15.0}, "k": {"ek": -77.0}}  # default concentrations left out
+    assert cell.spike_detection.section == "soma" and cell.spike_detection.threshold == 10.0
+    assert "no NetCon" in cell.source["warnings"][0]
+    assert cell.section_lists == {"soma": ["soma"], "all": ["soma"]}
