@@ -44,7 +44,8 @@ def detect(path: Path) -> bool:
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--template", metavar="NAME", help="hoc: name of the template to instantiate")
+    group.add_argument("--template", metavar="NAME",
+                       help="hoc: name of the template to instantiate (importing runs the hoc code, see docs/hoc.md)")
     group.add_argument("--mod-dir", action="append", default=[], metavar="DIR",
                        help="hoc: folder of the .mod files the template needs (repeatable)")
     group.add_argument("--load", action="append", default=[], metavar="FILE",
