@@ -78,6 +78,13 @@ def test_iaf_network_jneuroml_original_vs_nest_import(tmp_path):
     nest = simulate(model, "nest", tmp_path / "nest.h5")
     assert len(jnml["Pyr"][0]) > 30 and len(jnml["Bask"][0]) >= 2
     assert_same_spikes(jnml, {p: nest[p] for p in jnml}, tolerance=0.05)
+    # the imported model exported again, as NeuroML2 HDF5, and run by jNeuroML: the original's spikes
+    d = io.load(model)
+    backend.run(d, tmp_path / "h5.h5", argparse.Namespace(backend="neuroml", neuroml_hdf5="always", mode="native",
+                                                          workdir=str(tmp_path / "h5work")))
+    assert list((tmp_path / "h5work" / "model").glob("*.net.nml.h5"))
+    again = read_report(tmp_path / "h5.h5")
+    assert_same_spikes(jnml, {p: again[p] for p in jnml}, tolerance=1e-6)
 
 
 def test_izhikevich_cells_jneuroml_vs_nest(tmp_path):

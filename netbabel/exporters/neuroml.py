@@ -16,6 +16,7 @@ express (delta synapses, NMODL-only mechanisms, per-cell initial potentials,
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import re
@@ -73,6 +74,7 @@ def export(description: Description, out: Path, options: Any = None, safe_ids: b
     """
     import neuroml
 
+    quiet_libraries()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frozen = getattr(options, "mode", "native") == "frozen"
@@ -89,17 +91,43 @@ def _export(description: Description, explicit: Description, out: Path, options:
     name = _nml_id(description.name, "model")
     doc = neuroml.NeuroMLDocument(id=name, notes=_notes(description))
     net = neuroml.Network(id=f"{name}_network")
+    hdf5 = _use_hdf5(getattr(options, "neuroml_hdf5", "auto"), _count_edges(explicit))
     builder = _Builder(description, explicit, doc, net, safe_ids, frozen)
+    builder.all_listed = hdf5  # jNeuroML reads HDF5 connections only between populationLists
     builder.build()
     doc.networks.append(net)
-    hdf5 = _use_hdf5(getattr(options, "neuroml_hdf5", "auto"), builder.connection_count)
     network_file = out / (f"{name}.net.nml.h5" if hdf5 else f"{name}.net.nml")
-    _write_document(doc, network_file, hdf5, validate)
+    _write_document(doc, network_file, hdf5, validate, builder)
     lems_file = _write_lems(description, name, net.id, network_file, builder, out, pylems_v)
     ids = {pop: builder.pop_ids[pop] for pop in description.populations}
     (out / ID_MAP_FILE).write_text(json.dumps({"populations": ids, "spike_files": builder.spike_files,
                                                "sizes": builder.sizes}, indent=1))
     return Export(out, network_file, lems_file, ids, dict(builder.spike_files), dict(builder.sizes))
+
+
+def _count_edges(d: Description) -> int:
+    import h5py
+
+    total = 0
+    for i, proj in enumerate(d.projections):
+        if proj.rule.type != "explicit" or not proj.rule.file:
+            continue
+        try:
+            with h5py.File(d.resolve_path(proj.rule.file), "r") as f:
+                total += f[f"edges/{proj.rule.population or d.projection_name(i)}/source_node_id"].shape[0]
+        except (OSError, KeyError):
+            continue
+    return total
+
+
+def quiet_libraries() -> None:
+    """pyNeuroML, libNeuroML and numexpr log at INFO level on import and on every file written."""
+    import logging
+
+    logging.getLogger("numexpr").setLevel(logging.WARNING)
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("pyneuroml", "neuroml", "numexpr"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _use_hdf5(choice: str, connections: int) -> bool:
@@ -222,6 +250,8 @@ class _Builder:
         self.segments: dict[str, dict[str, list[tuple[int, float, float]]]] = {}  # cell -> section -> segs
         self.used_ids: set[str] = set()
         self.channels: set[str] = set()
+        self.all_listed = False
+        self.connections: dict[str, tuple] = {}  # projection id -> arrays, written by write_connections
 
     def unique(self, text: str, fallback: str) -> str:
         base = _nml_id(text, fallback)
@@ -332,7 +362,7 @@ class _Builder:
         props = [neuroml.Property(tag="netbabel_name", value=pname)] if pid != pname else []
         for key, value in pop.annotations.items():
             props.append(neuroml.Property(tag=str(key), value=str(value)))
-        if positions is not None or model == MULTICOMPARTMENT:
+        if positions is not None or model == MULTICOMPARTMENT or self.all_listed:
             if positions is None:
                 positions = np.zeros((size, 3))
             instances = [neuroml.Instance(id=i, location=neuroml.Location(x=float(x), y=float(y), z=float(z)))
@@ -459,15 +489,19 @@ class _Builder:
             nml = neuroml.Projection(id=pid, presynaptic_population=self.pop_ids[proj.source],
                                      postsynaptic_population=self.pop_ids[proj.target], synapse=syn)
             post_segment = self._site_segment(target_type, site)
-            for j, (s, t, w, dl) in enumerate(zip(edges["source"][mask], edges["target"][mask], weights[mask],
-                                                  delays[mask])):
-                weight = float(w) if model == MULTICOMPARTMENT else conv.weight_to_neuroml(model, float(w))
-                conn = neuroml.ConnectionWD(id=j, pre_cell_id=self.cell_path(proj.source, int(s)),
-                                            post_cell_id=self.cell_path(proj.target, int(t)),
-                                            weight=weight, delay=conv.q(float(dl), "ms"))
-                if post_segment is not None:
-                    conn.post_segment_id, conn.post_fraction_along = post_segment
-                nml.connection_wds.append(conn)
+            sources, targets = edges["source"][mask], edges["target"][mask]
+            w = weights[mask] if model == MULTICOMPARTMENT else np.array(
+                [conv.weight_to_neuroml(model, float(x)) for x in weights[mask]])
+            if self.all_listed:  # HDF5: libNeuroML writes connection objects
+                for j, (s, t, wj, dl) in enumerate(zip(sources, targets, w, delays[mask])):
+                    conn = neuroml.ConnectionWD(id=j, pre_cell_id=self.cell_path(proj.source, int(s)),
+                                                post_cell_id=self.cell_path(proj.target, int(t)),
+                                                weight=float(wj), delay=conv.q(float(dl), "ms"))
+                    if post_segment is not None:
+                        conn.post_segment_id, conn.post_fraction_along = post_segment
+                    nml.connection_wds.append(conn)
+            else:  # XML: the connections are streamed into the file after libNeuroML wrote the rest
+                self.connections[pid] = (proj.source, proj.target, sources, targets, w, delays[mask], post_segment)
             self.connection_count += int(mask.sum())
             self.net.projections.append(nml)
 
@@ -632,29 +666,65 @@ def _read_positions(d: Description, relative: str, where: str) -> np.ndarray:
         return np.asarray(f["positions"][()], dtype=float)[:, :3]
 
 
-def _write_document(doc: Any, path: Path, hdf5: bool, validate: bool) -> None:
+def _write_document(doc: Any, path: Path, hdf5: bool, validate: bool, builder: "_Builder") -> None:
     from neuroml.writers import NeuroMLHdf5Writer, NeuroMLWriter
 
     if hdf5:
+        import neuroml.utils  # noqa: F401  (libNeuroML's HDF5 export uses it without importing it)
+
         NeuroMLHdf5Writer.write(doc, str(path))
         return
     NeuroMLWriter.write(doc, str(path))
+    if builder.connections:
+        write_connections(path, builder)
     if validate:
         validate_file(path)
 
 
+_PROJECTION_TAG = re.compile(r'^(?P<indent>\s*)<projection id="(?P<id>[^"]+)"(?P<rest>[^>]*?)/>\s*$')
+
+
+def write_connections(path: Path, builder: "_Builder") -> None:
+    """Stream each projection's connectionWDs into the file libNeuroML wrote (fast for large networks)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(path) as src, open(tmp, "w") as dst:
+        for line in src:
+            m = _PROJECTION_TAG.match(line)
+            if not m or m.group("id") not in builder.connections:
+                dst.write(line)
+                continue
+            indent = m.group("indent")
+            dst.write(f'{indent}<projection id="{m.group("id")}"{m.group("rest")}>\n')
+            source, target, sources, targets, weights, delays, segment = builder.connections[m.group("id")]
+            extra = f' postSegmentId="{segment[0]}" postFractionAlong="{conv.fmt(segment[1])}"' if segment else ""
+            pre_paths = {int(i): builder.cell_path(source, int(i)) for i in np.unique(sources)}
+            post_paths = {int(i): builder.cell_path(target, int(i)) for i in np.unique(targets)}
+            lines = [f'{indent}    <connectionWD id="{j}" preCellId="{pre_paths[int(s)]}" postCellId="{post_paths[int(t)]}"'
+                     f'{extra} weight="{conv.fmt(float(w))}" delay="{conv.fmt(float(dl))}ms"/>\n'
+                     for j, (s, t, w, dl) in enumerate(zip(sources, targets, weights, delays))]
+            dst.writelines(lines)
+            dst.write(f"{indent}</projection>\n")
+    tmp.replace(path)
+
+
 def validate_file(path: Path) -> None:
-    """Validate a NeuroML2 XML file against the NeuroML2 schema (libNeuroML's lxml check, no Java)."""
-    import contextlib
-    import io
+    """Validate a NeuroML2 XML file against the NeuroML2 XSD that libNeuroML writes (lxml, no Java)."""
+    from lxml import etree
 
-    from neuroml.utils import validate_neuroml2
-
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            validate_neuroml2(str(path))
-    except Exception as exc:  # lxml raises its own error types
+        _schema().assertValid(etree.parse(str(path), parser))
+    except etree.DocumentInvalid as exc:
         raise NetbabelError(f"the exported NeuroML2 does not validate: {exc}", str(path)) from None
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> Any:
+    import neuroml
+    from lxml import etree
+
+    xsd = Path(neuroml.__file__).parent / "nml" / "NeuroML_v2.3.1.xsd"
+    return etree.XMLSchema(etree.parse(str(xsd)))
 
 
 # -- LEMS ---------------------------------------------------------------------------------------------
@@ -665,8 +735,7 @@ def _write_lems(d: Description, name: str, network_id: str, network_file: Path, 
 
     from pyneuroml.lems import LEMSSimulation
 
-    for logger in ("pyneuroml", "pyNeuroML", "neuroml"):
-        logging.getLogger(logger).setLevel(logging.WARNING)
+    quiet_libraries()
 
     duration = float(d.value(d.simulation.duration))
     dt = float(d.value(d.simulation.dt))
