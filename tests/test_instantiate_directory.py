@@ -337,3 +337,16 @@ def test_files_the_model_refers_to_are_copied_beside_model_json(tmp_path):
     assert np.array_equal(pop.get_attribute("y", pop.select_all()), xyz[:, 1])
     shutil.rmtree(src_dir)
     assert subprocess.run(NETBABEL + ["validate", str(out / "model.json")], capture_output=True).returncode == 0
+
+
+def _instantiate_in_pool_worker(out: str) -> int:
+    d = load(REPO / "tests/data/tiny.json")
+    return len(instantiate_to_directory(d, out, processes=2, progress=False).projections)
+
+
+def test_works_inside_a_daemonic_pool_worker(tmp_path):
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(_instantiate_in_pool_worker, (str(tmp_path / "explicit"),)) == 2
+    assert (tmp_path / "explicit/model.json").exists()

@@ -300,6 +300,8 @@ def _write_files(description: Description, tmp: Path, chunk_size: int | None, pr
                  total: float) -> None:
     from netbabel.progress import progress as bar
 
+    if multiprocessing.current_process().daemon:
+        processes = 1
     job = make_job(description)
     runner = _Runner(description, job, processes)
     try:
@@ -316,6 +318,12 @@ def _isolated(fn: Callable, args: tuple) -> None:
     in a child that exits with os._exit the parent only sees the error message, removes the
     partial directory and raises NetbabelError.
     """
+    if multiprocessing.current_process().daemon:  # daemonic processes cannot have children: write here
+        try:
+            fn(*args)
+        except (OSError, RuntimeError) as exc:
+            raise NetbabelError(f"cannot write the explicit model: {str(exc).splitlines()[0]}") from None
+        return
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     ctx = multiprocessing.get_context(method)
     receive, send = ctx.Pipe(duplex=False)
