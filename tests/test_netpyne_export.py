@@ -90,6 +90,15 @@ def test_frozen_tiny_netpyne_equals_nest(tmp_path: Path) -> None:
     assert spikes_as_set(a) == spikes_as_set(b)
     for pop in a:
         assert np.allclose(np.sort(a[pop][1]), np.sort(b[pop][1]), atol=1e-9, rtol=0)
+    # tiny.json records V_m of A 0 and 1: both write the SONATA membrane report layout
+    import h5py
+
+    with h5py.File(tmp_path / "nest_v.h5", "r") as fa, h5py.File(tmp_path / "netpyne_v.h5", "r") as fb:
+        va, vb = fa["report/A/data"][()], fb["report/A/data"][()]
+        assert list(fb["report/A/mapping/node_ids"][()]) == [0, 1]
+    n = min(len(va), len(vb))
+    assert n > 1000
+    assert np.max(np.abs(va[:n] - vb[:n])) < 1e-9
 
 
 @pytest.mark.mpi

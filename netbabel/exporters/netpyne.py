@@ -619,16 +619,30 @@ def write_report(path, spikes):
 
 
 def write_voltages(path, traces, info):
+    """SONATA membrane report as the NEST export writes it: /report/<population>/data (time x cell,
+    samples at dt, 2 dt, ..., duration), mapping/node_ids, element_ids, index_pointers, time."""
     import h5py
 
+    dt, n_steps = info["dt"], int(round(info["duration"] / info["dt"]))
+    by_pop = {}
+    for key, values in traces.items():
+        name, cell = key.rsplit("/", 1)
+        by_pop.setdefault(name, {})[int(cell)] = np.asarray(values, dtype=np.float64)[1:n_steps + 1]
     tmp = path.with_name(path.name + ".partial")
     with h5py.File(tmp, "w") as f:
-        for key, values in sorted(traces.items()):
-            name, cell = key.rsplit("/", 1)
-            g = f.require_group(name)
-            ds = g.create_dataset(cell, data=np.asarray(values, dtype=np.float64))
-            ds.attrs["dt"] = info["dt"]
-            ds.attrs["units"] = "mV"
+        for name, cells in sorted(by_pop.items()):
+            ids = sorted(cells)
+            data = np.full((n_steps, len(ids)), np.nan)
+            for column, cell in enumerate(ids):
+                trace = cells[cell]
+                data[:len(trace), column] = trace
+            group = f.create_group(f"report/{name}")
+            group.create_dataset("data", data=data).attrs["units"] = "mV"
+            group.create_dataset("mapping/node_ids", data=np.asarray(ids, dtype=np.uint64))
+            group.create_dataset("mapping/element_ids", data=np.zeros(len(ids), dtype=np.uint32))
+            group.create_dataset("mapping/index_pointers", data=np.arange(len(ids) + 1, dtype=np.uint64))
+            group["mapping"].create_dataset("time", data=np.array([dt, n_steps * dt + dt / 2, dt]))
+            group["mapping/time"].attrs["units"] = "ms"
     os.replace(tmp, path)
 
 
