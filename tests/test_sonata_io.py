@@ -282,3 +282,35 @@ def test_public_300_pointneurons_example_round_trip(tmp_path):
     rows = _read_csv(out / "internal_internal_edge_types.csv")  # edge type 100 exists in both original tables
     assert rows[100]["target_query"] == "ei=='e'" and rows[100]["delay"] == "2.0"
     assert "delay" not in _read_csv(out / "external_internal_edge_types.csv")[100]
+
+
+def test_edge_types_csv_without_its_id_column(tmp_path, capsys):
+    def brk(c):
+        p = c / "network/external_edge_types.csv"
+        p.write_text(p.read_text().replace("edge_type_id", "type_id"))
+    err = _bad(tmp_path, capsys, brk)
+    assert "external_edge_types.csv" in err and "'external_to_internal'" in err and "edge_type_id" in err
+
+
+def test_csv_spikes_and_current_clamp(tmp_path):
+    """bmtk's CSV spike files and a current clamp (pA onto point neurons, as bmtk PointNet reads it)."""
+    from netbabel.description import load
+
+    cfg = circuits.point_circuit(tmp_path / "c")
+    with h5py.File(tmp_path / "c/inputs/external_spikes.h5") as f:
+        ids, times = f["spikes/external/node_ids"][()], f["spikes/external/timestamps"][()]
+    lines = ["timestamps population node_ids"] + [f"{t} external {i}" for t, i in zip(times, ids)]
+    (tmp_path / "c/inputs/spikes.csv").write_text("\n".join(lines) + "\n")
+    sim = json.loads(cfg.read_text())
+    sim["inputs"]["ext_spikes"].update(module="csv", input_file="$INPUT_DIR/spikes.csv")
+    sim["inputs"]["clamp"] = {"input_type": "current_clamp", "module": "IClamp", "node_set": "internal",
+                              "amp": 150.0, "delay": 20.0, "duration": 50.0}
+    cfg.write_text(json.dumps(sim))
+    _convert(cfg, tmp_path / "m.json", "netbabel")
+    d = load(tmp_path / "m.json")
+    trains = d.cell_types["external"].params["spike_times"]
+    assert sum(map(len, trains)) == times.size and trains[int(ids[0])][0] == pytest.approx(float(times[0]))
+    clamps = {i.target: i for i in d.inputs}
+    assert set(clamps) == {"internal_Exc", "internal_Inh"}
+    assert clamps["internal_Exc"].type == "dc" and clamps["internal_Exc"].amplitude == 150.0
+    assert (clamps["internal_Exc"].start, clamps["internal_Exc"].stop) == (20.0, 70.0)

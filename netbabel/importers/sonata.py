@@ -253,6 +253,27 @@ def read_types_csv(path: Path, id_column: str) -> dict[int, dict[str, str | None
     return table
 
 
+def _types_for(path: Path, id_column: str, h5: Path, kind: str) -> dict[int, dict[str, str | None]]:
+    """A types table; its errors name the populations of the HDF5 file it describes."""
+    try:
+        return read_types_csv(path, id_column)
+    except NetbabelError as exc:
+        pops = _population_names(h5, kind)
+        p = exc.problems[0]
+        raise NetbabelError(f"{kind[:-1]} population(s) {', '.join(map(repr, pops))}: {p.message}",
+                            p.file, p.pointer) from None
+
+
+def _population_names(h5: Path, kind: str) -> list[str]:
+    import h5py
+
+    try:
+        with h5py.File(h5, "r") as f:
+            return list(f[kind].keys()) if kind in f else []
+    except OSError:
+        return []
+
+
 def _number(text: str | None) -> float | None:
     if text is None:
         return None
@@ -380,7 +401,7 @@ class _Builder:
         types: dict[int, dict] = {}
         type_file_of: dict[int, Path] = {}
         for tf in type_files:
-            table = read_types_csv(tf, "node_type_id")
+            table = _types_for(tf, "node_type_id", nodes_file, "nodes")
             types.update(table)
             type_file_of.update({k: tf for k in table})
         try:
@@ -602,7 +623,7 @@ class _Builder:
 
         types: dict[int, dict] = {}
         for tf in type_files:
-            types.update(read_types_csv(tf, "edge_type_id"))
+            types.update(_types_for(tf, "edge_type_id", edges_file, "edges"))
         try:
             f = h5py.File(edges_file, "r")
         except OSError as exc:
