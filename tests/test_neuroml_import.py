@@ -137,3 +137,12 @@ def test_lems_file_with_include_and_detect(tmp_path):
     assert importer.detect(tmp_path / "iaf_network.net.nml")
     (tmp_path / "iaf_cells.nml").unlink()
     assert main(["convert", str(tmp_path / "LEMS_iaf_network.xml"), "-o", str(tmp_path / "o.json")]) == 2
+
+
+def test_unused_components_are_reported(tmp_path, capsys):
+    path = write_bad(tmp_path, extra='<iafCell id="spare" C="1pF" leakConductance="1nS" leakReversal="-70mV" '
+                                      'thresh="-50mV" reset="-65mV"/>')
+    assert main(["convert", str(path), "-o", str(tmp_path / "out.json")]) == 0
+    err = capsys.readouterr().err
+    assert "<iafCell id='spare'>" in err and "not used by network 'net'" in err
+    assert (tmp_path / "out.json").exists()
