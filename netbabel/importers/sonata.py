@@ -930,7 +930,6 @@ class _EdgeReader:
                                      "a Python function netbabel cannot evaluate", tfile, "weight_function")
         syn_weight, nsyns, delay = _number(row.get("syn_weight")), _number(row.get("nsyns")), _number(row.get("delay"))
         weight = None if syn_weight is None else syn_weight * (nsyns if nsyns is not None else 1.0)
-        target_cell = self.tgt.parts[0].cell  # same model for every part when biophysical? checked per part later
         dyn: dict = {}
         dp = row.get("dynamics_params")
         if dp:
@@ -949,7 +948,6 @@ class _EdgeReader:
             receptor = conv.receptor_of_sign(weight if weight is not None else 1.0)
             synapse = conv.synapse_in(row.get("model_template"), dyn, receptor, tfile,
                                       f"edge_type_id {tid}/model_template")
-        del target_cell
         return EdgeType(tid, weight, syn_weight, nsyns, delay, synapse, site)
 
     def _direct(self, scan: dict) -> bool:
@@ -975,16 +973,6 @@ class _EdgeReader:
                 ets[0].synapse = SynapseType(model=ets[0].synapse.model,
                                              receptor="inhibitory" if scan["wmax"] <= 0 else "excitatory",
                                              params=ets[0].synapse.params)
-        elif len({e.weight for e in ets}) != 1 or ets[0].weight is None:
-            if ets[0].weight is None and "syn_weight" not in per_edge:
-                raise self._err("no syn_weight: neither a per-edge 0/syn_weight nor a syn_weight column in the "
-                                "edge types table", "/0/syn_weight")
-            return False
-        if "delay" not in per_edge and len({e.delay for e in ets}) != 1:
-            return False
-        if "delay" not in per_edge and ets[0].delay is None:
-            raise self._err("no delay: neither a per-edge 0/delay nor a delay column in the edge types table",
-                            "/0/delay")
         return True
 
     def _conductance_target(self) -> bool:
