@@ -41,7 +41,7 @@ FORMAT = "sonata"
 CONFIG_NAMES = ("simulation_config.json", "config.simulation.json", "config.json",
                 "circuit_config.json", "config.circuit.json")
 CHUNK = 1 << 21  # edges per chunk
-INLINE_SPIKES = 200_000  # virtual spike trains up to this many spikes are written into the description
+INLINE_SPIKES = 1_000_000  # virtual spike trains up to this many spikes (~12 MB of JSON) stay in the description
 NULLS = {"", "NULL", "None", "none", "null", "NaN", "nan"}
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.\-]")
 
