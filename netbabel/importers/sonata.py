@@ -1101,7 +1101,14 @@ class _EdgeReader:
         if key not in outputs:
             sp, tp = self.src.parts[spi], self.tgt.parts[tpi]
             tid = sorted(self.edge_types)[ki]
-            name = sanitize(f"{self.name}.{sp.name}.{tp.name}.{tid}" + (".inh" if sg else ""))
+            parts = [self.name]
+            if len(self.src.parts) > 1 or len(self.tgt.parts) > 1:
+                parts += [sp.name, tp.name]
+            if len(self.edge_types) > 1:
+                parts.append(str(tid))
+            if sg:
+                parts.append("inh")
+            name = sanitize(".".join(parts))
             grp = root.create_group(name)
             grp.attrs["sonata_file"] = str(self.file.resolve())
             grp.attrs["sonata_population"] = self.name
