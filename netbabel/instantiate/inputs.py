@@ -25,7 +25,7 @@ from netbabel.description.model import Description, Distribution
 from netbabel.errors import NetbabelError
 from netbabel.instantiate.values import POISSON, generator, steps_per_ms
 
-DRAWS_PER_BLOCK = 1 << 22  # (cell, step) Poisson draws per block
+DRAWS_PER_BLOCK = 1 << 21  # (cell, step) Poisson draws, or expected spikes, per block
 MAX_BLOCK_CELLS = 1 << 12
 
 
@@ -88,9 +88,11 @@ def plan_poisson(description: Description, index: int) -> PoissonPlan:
     last = end_step if math.isinf(stop) else min(end_step, int(math.floor(stop * r + 0.5)) + 1)
     n = description.size(inp.target)
     n_steps = max(0, last - first + 1)
-    block = max(1, min(MAX_BLOCK_CELLS, DRAWS_PER_BLOCK // max(n_steps, 1)))
+    mean = rate * k * dt / 1000.0
+    per_cell = max(n_steps, n_steps * mean, 1.0)
+    block = max(1, min(MAX_BLOCK_CELLS, int(DRAWS_PER_BLOCK // per_cell)))
     return PoissonPlan(index=index, name=description.input_name(index), target=inp.target, n=n,
-                       mean_per_step=rate * k * dt / 1000.0, first_step=first, last_step=last, steps_per_ms=r,
+                       mean_per_step=mean, first_step=first, last_step=last, steps_per_ms=r,
                        dt=dt, seed=description.simulation.seed, block_cells=block, n_blocks=-(-n // block))
 
 
