@@ -72,19 +72,41 @@ def mode() -> str:
     return "frozen" if harness.frozen_available() else "native"
 
 
-@pytest.fixture(scope="session")
-def feature_model(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("features")
-    return features.load(directory)
+SIZES = {"default": (features.N, features.DURATION), "small": (10, 200.0), "tiny": (4, 100.0)}
+
+
+class Cache:
+    """Feature models and their NEST reference runs, built once per size (per xdist worker)."""
+
+    def __init__(self, factory, mode: str) -> None:
+        self.factory, self.mode = factory, mode
+        self.models: dict[str, tuple] = {}
+        self.references: dict[str, list] = {}
+
+    def model(self, size: str = "default"):
+        if size not in self.models:
+            n, duration = SIZES[size]
+            self.models[size] = features.load(self.factory.mktemp(f"features-{size}"), n=n, duration=duration)
+        return self.models[size]
+
+    def reference(self, size: str = "default"):
+        """NEST runs of the feature model with seeds s0, s0+1."""
+        if importlib.util.find_spec("nest") is None:
+            pytest.skip("NEST is not installed")
+        if size not in self.references:
+            description, _ = self.model(size)
+            out = self.factory.mktemp(f"nest-reference-{size}")
+            seed0 = int(description.simulation.seed)
+            self.references[size] = [harness.simulate("nest", description, out / f"seed{seed0 + k}.h5", self.mode,
+                                                      seed0 + k) for k in range(REFERENCE_SEEDS)]
+        return self.references[size]
 
 
 @pytest.fixture(scope="session")
-def nest_reference(feature_model, mode, tmp_path_factory):
-    """NEST runs of the feature model with seeds s0, s0+1 (per xdist worker)."""
-    if importlib.util.find_spec("nest") is None:
-        pytest.skip("NEST is not installed")
-    description, owner = feature_model
-    out = tmp_path_factory.mktemp("nest-reference")
-    seed0 = int(description.simulation.seed)
-    return [harness.simulate("nest", description, out / f"seed{seed0 + k}.h5", mode, seed0 + k)
-            for k in range(REFERENCE_SEEDS)]
+def cache(tmp_path_factory, mode) -> Cache:
+    return Cache(tmp_path_factory, mode)
+
+
+@pytest.fixture(scope="session")
+def feature_model(cache):
+    return cache.model("default")

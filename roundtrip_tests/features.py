@@ -96,7 +96,7 @@ def build(directory: Path, seed: int = 4242, n: int = N, duration: float = DURAT
         proj = {"name": f"proj_conn_{k}", "source": "rule_source", "target": name, "synapse_type": "exc",
                 "rule": dict(spec), "weight": weight, "delay": delay}
         if feature.startswith("no autapses"):
-            proj.update(source=name, autapses=False, multapses=False, rule={"type": "fixed_indegree", "indegree": 15})
+            proj.update(source=name, autapses=False, multapses=False, rule={"type": "fixed_indegree", "indegree": min(15, n - 1)})
             inputs[-1]["weight"] = 28.0
         projs.append(proj)
     for kind in INPUTS:

@@ -76,7 +76,15 @@ def simulate_with_refusals(backend: str, description: Description, owner: dict, 
             description = features.without(description, hit)
             if not description.populations:
                 return None, refused, description
+        except NetbabelError as exc:  # a failure that is not a refusal: every remaining feature errs
+            message = str(exc).splitlines()[0] + " ... " + str(exc).splitlines()[-1]
+            return None, refused, _with_error(description, message)
     raise AssertionError(f"{backend}: more than {MAX_REFUSALS} refusals")
+
+
+def _with_error(description: Description, message: str) -> Description:
+    description.__dict__["_run_error"] = message
+    return description
 
 
 def feature_cells(owner: dict[str, tuple[str, str]], references: list[Spikes], candidate: Spikes | None,
@@ -84,6 +92,9 @@ def feature_cells(owner: dict[str, tuple[str, str]], references: list[Spikes], c
                   ) -> dict[tuple[str, str], tuple[str, str]]:
     """{(group, feature): (cell, detail)} for every feature row of the feature model."""
     rows: dict[str, tuple[str, str]] = {}
+    error = model.__dict__.get("_run_error")
+    if error:
+        errors = {"run": error}
     if candidate is not None:
         sizes = {p: model.size(p) for p in model.populations}
         window = Window(0.0, float(model.value(model.simulation.duration)), sizes)

@@ -12,6 +12,7 @@ from netbabel.description import Description, io
 
 import features
 import harness
+from conftest import SIZES
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = sorted(ROOT.glob("reference_models/*/*.json")) + [ROOT / "tests" / "data" / "tiny.json"]
@@ -58,12 +59,13 @@ def test_feature_model_yaml_round_trip(feature_model, matrix, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["sonata", "neuroml"])
-def test_format_round_trip_then_nest(fmt, feature_model, nest_reference, mode, matrix, tmp_path):
+def test_format_round_trip_then_nest(fmt, cache, mode, matrix, tmp_path):
     """Write the feature model as FMT, read it back, simulate with NEST: the spikes must match NEST direct."""
     if importlib.util.find_spec(f"netbabel.exporters.{fmt}") is None or \
             importlib.util.find_spec(f"netbabel.importers.{fmt}") is None:
         pytest.skip(f"the {fmt} exporter or importer is not available in this version")
-    description, owner = feature_model
+    description, owner = cache.model("small")
+    nest_reference = cache.reference("small")
     counter = iter(range(100))
 
     def produce(model: Description, out: Path):
@@ -74,5 +76,6 @@ def test_format_round_trip_then_nest(fmt, feature_model, nest_reference, mode, m
                                                                mode, produce=produce)
     cells = harness.feature_cells(owner, nest_reference, candidate, model, refused)
     for (group, feature), (cell, detail) in cells.items():
-        matrix.record(group, feature, f"{fmt} -> nest", cell, f"{mode} mode; {detail}" if detail else f"{mode} mode")
+        context = f"{mode} mode, {SIZES['small'][0]} cells per population, {SIZES['small'][1]:g} ms"
+        matrix.record(group, feature, f"{fmt} -> nest", cell, f"{context}; {detail}" if detail else context)
     matrix.verify()
