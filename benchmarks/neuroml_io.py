@@ -80,7 +80,7 @@ def main() -> None:
         t_load = time.perf_counter() - t0
         size = result.network_file.stat().st_size / 1e6
     print(f"NeuroML2, Brunel-like network, order {args.order}: {n} connections, {size:.1f} MB of XML")
-    print(f"{'task':<52}{'netbabel s':>12}{'libNeuroML s':>14}{'ratio':>8}")
+    print(f"{'task':<60}{'netbabel s':>12}{'libNeuroML s':>14}{'ratio':>8}")
     print(f"{'export (netbabel: rules + instantiate + XML + LEMS + XSD)':<60}{t_export:>12.2f}{t_ref:>14.2f}"
           f"{t_export / t_ref:>8.2f}")
     print(f"{'import (netbabel: parse + units + SONATA edges)':<60}{t_import:>12.2f}{t_load:>14.2f}"

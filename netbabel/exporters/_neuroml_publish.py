@@ -129,7 +129,7 @@ def write_readme(out_dir: Path, d: Description, result, expected: dict, seeds: l
     if meta.description:
         lines += [meta.description, ""]
     lines += ["NeuroML2 network and LEMS simulation written by "
-              f"[netbabel](https://github.com/) {__version__} on "
+              f"netbabel {__version__} on "
               f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')}.", ""]
     lines += ["## Files", "", f"- `{result.network_file.name}`: the network (cells, synapses, populations, "
               "explicit connections with weights and delays, inputs).",

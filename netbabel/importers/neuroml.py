@@ -750,10 +750,16 @@ def write_trains(imp: _Importer) -> None:
     pending = imp.__dict__.get("_trains")
     if not pending:
         return
+    dt = float(imp.d.value(imp.d.simulation.dt))
+    by_name = {i.name: i for i in imp.d.inputs}
     with h5py.File(imp.workdir / "inputs.h5", "w") as f:
         root = f.create_group("spikes")
         root.attrs["magic"] = np.uint32(0x0A7A)
         for input_name, ids, times in pending.values():
+            # NeuroML2 spike times are arrival times; netbabel (like NEST) needs a delay of at least dt
+            if times and min(times) >= dt:
+                times = [conv.tidy(t - dt) for t in times]
+                by_name[input_name].delay = dt
             g = root.create_group(input_name)
             order = np.lexsort((np.array(times), np.array(ids)))
             g.create_dataset("node_ids", data=np.array(ids, np.uint64)[order])
