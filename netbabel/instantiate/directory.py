@@ -129,8 +129,24 @@ def _run(task: tuple) -> tuple:
     return (_edge_task if kind == "edges" else _spike_task)(index, b0, b1)
 
 
+def _threaded(tasks: list[tuple]) -> Iterator[tuple]:
+    """Tasks computed one ahead in a thread (numpy releases the GIL while drawing and sorting), so that
+    drawing the next task overlaps writing this one; results in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netbabel-instantiate") as executor:
+        pending: deque = deque(executor.submit(_run, t) for t in tasks[:2])
+        next_task = 2
+        while pending:
+            result = pending.popleft().result()
+            if next_task < len(tasks):
+                pending.append(executor.submit(_run, tasks[next_task]))
+                next_task += 1
+            yield result
+
+
 class _Runner:
-    """Runs tasks in order, in this process or in a pool with a bounded number in flight."""
+    """Runs tasks in order: in a helper thread (one process) or in a pool with a bounded number in flight."""
 
     def __init__(self, description: Description, job: Job, processes: int):
         self.processes = max(1, int(processes))
@@ -143,8 +159,7 @@ class _Runner:
 
     def map(self, tasks: list[tuple]) -> Iterator[tuple]:
         if self.pool is None:
-            for t in tasks:
-                yield _run(t)
+            yield from _threaded(tasks)
             return
         pending: deque = deque()
         it = iter(tasks)
