@@ -492,14 +492,8 @@ class _Builder:
             sources, targets = edges["source"][mask], edges["target"][mask]
             w = weights[mask] if model == MULTICOMPARTMENT else np.array(
                 [conv.weight_to_neuroml(model, float(x)) for x in weights[mask]])
-            if self.all_listed:  # HDF5: libNeuroML writes connection objects
-                for j, (s, t, wj, dl) in enumerate(zip(sources, targets, w, delays[mask])):
-                    conn = neuroml.ConnectionWD(id=j, pre_cell_id=self.cell_path(proj.source, int(s)),
-                                                post_cell_id=self.cell_path(proj.target, int(t)),
-                                                weight=float(wj), delay=conv.q(float(dl), "ms"))
-                    if post_segment is not None:
-                        conn.post_segment_id, conn.post_fraction_along = post_segment
-                    nml.connection_wds.append(conn)
+            if self.all_listed:  # HDF5: the arrays are written directly, in libNeuroML's layout
+                nml = _array_projection(nml, sources, targets, w, delays[mask], post_segment)
             else:  # XML: the connections are streamed into the file after libNeuroML wrote the rest
                 self.connections[pid] = (proj.source, proj.target, sources, targets, w, delays[mask], post_segment)
             self.connection_count += int(mask.sum())
@@ -645,6 +639,36 @@ class _Builder:
             spikes = [neuroml.Spike(id=k, time=conv.q(float(t), "ms")) for k, t in enumerate(cell_times)]
             self.doc.add(neuroml.TimedSynapticInput(id=cid, synapse=syn, spike_target=f"./{syn}", spikes=spikes))
             self._input_list(self.unique(f"{name}__{cell}", "input"), cid, inp.target, [(int(cell), w)], segment)
+
+
+def _array_projection(proj: Any, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+                      delays: np.ndarray, segment: tuple[int, float] | None) -> Any:
+    """A libNeuroML Projection whose connections are numpy arrays, written to HDF5 without objects."""
+    import neuroml
+
+    class ArrayProjection(neuroml.Projection):
+        def exportHdf5(self, h5file: Any, h5Group: Any) -> None:  # noqa: N802 (libNeuroML's name)
+            group = h5file.create_group(h5Group, "projection_" + self.id)
+            for key, value in (("id", self.id), ("type", "projection"),
+                               ("presynapticPopulation", self.presynaptic_population),
+                               ("postsynapticPopulation", self.postsynaptic_population), ("synapse", self.synapse)):
+                group._f_setattr(key, value)
+            columns = [sources, targets]
+            names = ["pre_cell_id", "post_cell_id"]
+            if segment is not None:
+                n = len(sources)
+                columns += [np.zeros(n), np.full(n, segment[0]), np.full(n, 0.5), np.full(n, segment[1])]
+                names += ["pre_segment_id", "post_segment_id", "pre_fraction_along", "post_fraction_along"]
+            columns += [weights, delays]
+            names += ["weight", "delay"]
+            if len(sources):
+                table = np.stack([np.asarray(c, dtype=np.float32) for c in columns], axis=1)  # as libNeuroML
+                array = h5file.create_carray(group, self.id, obj=table, title=f"Connections of cells in {self.id}")
+                for k, name in enumerate(names):
+                    array._f_setattr(f"column_{k}", name)
+
+    return ArrayProjection(id=proj.id, presynaptic_population=proj.presynaptic_population,
+                           postsynaptic_population=proj.postsynaptic_population, synapse=proj.synapse)
 
 
 def _snake(name: str) -> str:
