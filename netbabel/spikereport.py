@@ -15,6 +15,7 @@ from netbabel.atomic import atomic_path
 from netbabel.errors import NetbabelError
 
 Spikes = dict[str, tuple[np.ndarray, np.ndarray]]  # population -> (node_ids, timestamps)
+SORTING = h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype="u1")  # SONATA's enum
 
 
 def write_report(path: Path | str, spikes: Spikes, attrs: dict | None = None) -> Path:
@@ -30,7 +31,7 @@ def write_report(path: Path | str, spikes: Spikes, attrs: dict | None = None) ->
             times = np.asarray(times, dtype=np.float64)
             order = np.lexsort((ids, times))
             g = root.create_group(population)
-            g.attrs["sorting"] = "by_time"
+            g.attrs.create("sorting", 2, dtype=SORTING)
             ts = g.create_dataset("timestamps", data=times[order])
             ts.attrs["units"] = "ms"
             g.create_dataset("node_ids", data=ids[order])
