@@ -27,7 +27,7 @@ import pytest
 from netbabel.cli import main
 from netbabel.description import Description
 from netbabel.description.catalogue import MODELS, defaults
-from netbabel.errors import NetbabelError, UnsupportedFeature
+from netbabel.errors import UnsupportedFeature
 from netbabel.exporters import neuroml as exporter
 from netbabel.importers import neuroml as importer
 from netbabel.instantiate.writer import EdgePopulationWriter

@@ -11,7 +11,6 @@ definition, and netbabel does not invent one.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -222,6 +221,3 @@ def add_synapse(doc: Any, ct: CellType, site: str, sid: str) -> None:
         raise UnsupportedFeature(f"synapse site {site!r}: point process {spec.mechanism!r} has no NeuroML2 "
                                  "equivalent (ExpSyn and Exp2Syn are mapped)")
 
-
-def is_finite(x: float) -> bool:
-    return math.isfinite(x)

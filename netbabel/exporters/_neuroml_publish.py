@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -188,6 +187,3 @@ def _neuroml_notes(d: Description) -> list[str]:
         notes.append("Point neurons are NeuroML2's PyNN cell types (parameters in PyNN units: nF, nA, uS, mV, ms).")
     return notes
 
-
-def copy_tree(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst, dirs_exist_ok=True)

@@ -29,7 +29,7 @@ import numpy as np
 
 from netbabel.converters import neuroml as conv
 from netbabel.description.catalogue import MODELS, MULTICOMPARTMENT, defaults
-from netbabel.description.model import CellType, Description, Distribution, Input, Population
+from netbabel.description.model import Description, Distribution, Input, Population
 from netbabel.errors import NetbabelError, UnsupportedFeature
 
 FORMAT = "neuroml"

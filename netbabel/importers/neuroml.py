@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import re
 import sys
@@ -27,7 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from netbabel.converters import neuroml as conv
-from netbabel.description.catalogue import MULTICOMPARTMENT, defaults
+from netbabel.description.catalogue import MULTICOMPARTMENT
 from netbabel.description.model import (CellType, Description, Input, Metadata, Population, Positions, Projection,
                                         Provenance, Rule, Simulation, SynapseType)
 from netbabel.errors import NetbabelError, UnsupportedFeature
@@ -175,7 +174,7 @@ def _load(path: Path, model: Model, seen: set[Path]) -> None:
             model.networks.append(child)
         elif child.tag == "Simulation":
             model.simulation = child
-        elif child.tag in IGNORED_TAGS or child.tag == "ComponentType" and False:
+        elif child.tag in IGNORED_TAGS:
             continue
         elif "id" in child.attrs:
             if child.id() in model.components and model.components[child.id()].file != child.file:
@@ -548,14 +547,10 @@ class _Importer:
         return [_PendingInput(el, target, comp, cells, weights, segments)]
 
     def _report_unused(self) -> None:
-        unused = [c for cid, c in self.m.components.items() if cid not in self.used and c.tag not in
-                  ("ComponentType",) and not self._used_indirectly(cid)]
+        unused = [c for cid, c in self.m.components.items() if cid not in self.used]
         for c in unused + self.m.unknown:
             print(f"warning: {c.file}: {c.where()}: not used by network {self.net.id()!r}; not imported",
                   file=sys.stderr)
-
-    def _used_indirectly(self, cid: str) -> bool:
-        return cid in getattr(self, "indirect", set())
 
     def edges_file(self) -> Path:
         return self.workdir / "edges.h5"
@@ -605,9 +600,6 @@ class _PendingProjection:
     weights: np.ndarray
     delays: np.ndarray
     segments: list
-
-    def __post_init__(self) -> None:
-        self.registered = False
 
     def finish(self, imp: _Importer) -> None:
         d = imp.d
