@@ -287,7 +287,18 @@ class _Importer:
         return comp
 
     def build(self) -> Description:
+        import tempfile
+
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.workdir))
+        try:
+            return self._build()
+        finally:
+            import shutil
+
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _build(self) -> Description:
         d = Description(name=_name(self.m.source), base_dir=self.m.source.parent)
         d.metadata = Metadata(title=f"NeuroML2 model {self.net.id()}", provenance=[Provenance(
             tool=f"netbabel {_version()} neuroml importer", source=str(self.m.source),
@@ -310,6 +321,7 @@ class _Importer:
             for inp in group:
                 inp.finish(self)
         write_trains(self)
+        self.publish_files()
         self._report_unused()
         for el in self.net.children:
             if el.tag not in ("population", "projection", "inputList", "explicitInput", "notes", "property",
@@ -366,10 +378,10 @@ class _Importer:
     def _write_positions(self, name: str, positions: np.ndarray) -> Path:
         import h5py
 
-        path = self.workdir / f"positions_{_safe(name)}.h5"
-        with h5py.File(path, "w") as f:
+        name = f"positions_{_safe(name)}.h5"
+        with h5py.File(self.staging / name, "w") as f:
             f.create_dataset("positions", data=positions)
-        return path
+        return self.workdir / name
 
     def pop(self, pid: str, el: Element) -> _Pop:
         if pid not in self.pops:
@@ -553,7 +565,19 @@ class _Importer:
                   file=sys.stderr)
 
     def edges_file(self) -> Path:
+        """Where the edges will be (the description refers to it); written first to staging_edges_file."""
         return self.workdir / "edges.h5"
+
+    def staging_edges_file(self) -> Path:
+        return self.staging / "edges.h5"
+
+    def publish_files(self) -> None:
+        """Move the derived files from the staging folder into the work directory (atomic renames)."""
+        import shutil
+
+        for path in self.staging.iterdir():
+            os.replace(path, self.workdir / path.name)
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def _safe(text: str) -> str:
@@ -631,7 +655,7 @@ class _PendingProjection:
 
         from netbabel.instantiate.writer import EdgePopulationWriter
 
-        path = imp.edges_file()
+        path = imp.staging_edges_file()
         mode = "a" if getattr(imp, "_edges_started", False) else "w"
         imp._edges_started = True
         order = np.argsort(self.tgt, kind="stable")
@@ -744,7 +768,7 @@ def write_trains(imp: _Importer) -> None:
         return
     dt = float(imp.d.value(imp.d.simulation.dt))
     by_name = {i.name: i for i in imp.d.inputs}
-    with h5py.File(imp.workdir / "inputs.h5", "w") as f:
+    with h5py.File(imp.staging / "inputs.h5", "w") as f:
         root = f.create_group("spikes")
         root.attrs["magic"] = np.uint32(0x0A7A)
         for input_name, ids, times in pending.values():
