@@ -243,3 +243,14 @@ def test_cli_convert_refusal_exits_2_without_output(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "bad.json"), "-o", str(tmp_path / "out"), "--to", "neuroml"]) == 2
     assert "delta" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_step_current_comes_back_as_dc_pieces(tmp_path):
+    d = point_model(tmp_path)
+    from netbabel.description.model import Input
+    d.inputs = [Input(type="step_current", target="iaf_psc_exp", name="steps", times=[10.0, 30.0, 60.0],
+                      amplitudes=[100.0, -50.0, 0.0], stop=80.0)]
+    back, nml = roundtrip(d, tmp_path)
+    assert nml.read_text().count("<pulseGenerator ") == 3
+    pieces = sorted((i.start, i.stop, i.amplitude) for i in back.inputs)
+    assert pieces == [(10.0, 30.0, 100.0), (30.0, 60.0, -50.0), (60.0, 80.0, 0.0)]
