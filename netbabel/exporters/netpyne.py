@@ -559,6 +559,8 @@ def record_voltages(sim, h, info):
         for i in ids:
             cell = cells.get(first[name] + i)
             if cell is not None:
+                if hasattr(cell.hPointp, "lazy"):
+                    cell.hPointp.lazy = 0  # per-step updates, so that V_m is current at every step
                 vec = h.Vector()
                 vec.record(cell.hPointp._ref_V_m, info["dt"])
                 out[(name, i)] = vec
