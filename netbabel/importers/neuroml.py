@@ -110,6 +110,7 @@ class Model:
     simulation: Element | None = None
     unknown: list[Element] = field(default_factory=list)
     source: Path | None = None
+    hdf5_connections: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 def parse_xml(path: Path) -> Any:
@@ -155,7 +156,7 @@ def _load(path: Path, model: Model, seen: set[Path]) -> None:
     seen.add(path)
     model.files.append(path)
     if path.name.lower().endswith(".h5"):
-        root = _element(parse_xml_text(_hdf5_as_xml(path), path), str(path))
+        root = _element(parse_xml_text(_hdf5_as_xml(path, model), path), str(path))
     else:
         root = _element(parse_xml(path).getroot(), str(path))
     if root.tag not in ("neuroml", "Lems"):
@@ -195,21 +196,87 @@ def parse_xml_text(text: bytes, path: Path) -> Any:
         raise NetbabelError(f"invalid NeuroML2 HDF5 content: {exc}", str(path)) from None
 
 
-def _hdf5_as_xml(path: Path) -> bytes:
-    """A NeuroML2 HDF5 file through libNeuroML's loader, serialised back to XML."""
+def _hdf5_as_xml(path: Path, model: "Model") -> bytes:
+    """A NeuroML2 HDF5 file as XML (libNeuroML's optimized loader) with its connections kept as arrays.
+
+    The connections of each projection are read with h5py into `model.hdf5_connections` and the
+    projections are written to the XML empty: large networks never become per-connection objects.
+    """
+    import tempfile
+
+    import neuroml
     from neuroml.loaders import NeuroMLHdf5Loader
     from neuroml.writers import NeuroMLWriter
 
     try:
-        doc = NeuroMLHdf5Loader.load(str(path), optimized=False)
+        doc = NeuroMLHdf5Loader.load(str(path), optimized=True)
+        model.hdf5_connections.update(_hdf5_connections(path))
     except Exception as exc:  # h5py / tables errors of a corrupt file
         raise NetbabelError(f"not a readable NeuroML2 HDF5 file ({type(exc).__name__}: {exc})", str(path)) from None
-    import tempfile
-
+    inputs = _hdf5_tables(path, "inputList_")
+    for net in doc.networks:
+        net.projections = [neuroml.Projection(id=p.id, presynaptic_population=p.presynaptic_population,
+                                              postsynaptic_population=p.postsynaptic_population, synapse=p.synapse)
+                           for p in net.projections]
+        net.input_lists = [_input_list_from_table(il, inputs.get(il.id, {})) for il in net.input_lists]
     with tempfile.TemporaryDirectory(prefix="netbabel-nml-h5-") as tmp:
         xml = Path(tmp) / "doc.nml"
         NeuroMLWriter.write(doc, str(xml))
         return xml.read_bytes()
+
+
+def _input_list_from_table(il: Any, table: dict[str, np.ndarray]) -> Any:
+    """A plain libNeuroML InputList (Input or InputW per row) from an HDF5 input table."""
+    import neuroml
+
+    out = neuroml.InputList(id=il.id, component=il.component, populations=il.populations)
+    if not table:
+        return out
+    n = len(table["target_cell_id"])
+    population = il.populations
+    component = "cell"
+    for k in range(n):
+        kwargs = dict(id=k, target=f"../{population}/{int(table['target_cell_id'][k])}/{component}",
+                      destination="synapses", segment_id=int(table.get("segment_id", np.zeros(n))[k]),
+                      fraction_along=float(table.get("fraction_along", np.full(n, 0.5))[k]))
+        if "weight" in table:
+            out.input_ws.append(neuroml.InputW(weight=float(table["weight"][k]), **kwargs))
+        else:
+            out.input.append(neuroml.Input(**kwargs))
+    return out
+
+
+def _hdf5_connections(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """{projection id: {column name: values}} from the `projection_<id>/<id>` arrays of a NeuroML2 HDF5 file."""
+    return _hdf5_tables(path, "projection_")
+
+
+def _hdf5_tables(path: Path, prefix: str) -> dict[str, dict[str, np.ndarray]]:
+    """{element id: {column name: values}} of the `<prefix><id>/<id>` arrays of a NeuroML2 HDF5 network."""
+    import h5py
+
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with h5py.File(path, "r") as f:
+        root = f.get("neuroml")
+        for net in (root.values() if root is not None else []):
+            if not isinstance(net, h5py.Group):
+                continue
+            for name, group in net.items():
+                if not name.startswith(prefix) or not isinstance(group, h5py.Group):
+                    continue
+                pid = _text(group.attrs.get("id", name[len(prefix):]))
+                data = group.get(pid)
+                if data is None:
+                    out[pid] = {}
+                    continue
+                table = np.asarray(data[()], dtype=np.float64)
+                columns = {_text(v): int(k.split("_")[1]) for k, v in data.attrs.items() if k.startswith("column_")}
+                out[pid] = {col: table[:, k] for col, k in columns.items()}
+    return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _workdir(model: Model, requested: str | None) -> Path:
@@ -513,6 +580,17 @@ class _Importer:
         if other:
             raise UnsupportedFeature(f"{other[0].where()}: <{other[0].tag}> in projection {el.id()!r} cannot be "
                                      "mapped", el.file)
+        arrays = self.m.hdf5_connections.get(el.id()) if not conns else None
+        if arrays is not None:
+            src, tgt, w, dl, segments = self._array_connections(el, arrays, pre, post)
+        else:
+            src, tgt, w, dl, segments = self._element_connections(el, conns, pre, post)
+        if info is not None:
+            for receptor in self.receptor_of(post, info, w, el):
+                self.note_synapse(post.component, receptor, info, el)
+        return _PendingProjection(el, pre, post, syn_el, info, src, tgt, w, dl, segments)
+
+    def _element_connections(self, el: Element, conns: list[Element], pre: _Pop, post: _Pop) -> tuple:
         n = len(conns)
         src, tgt = np.zeros(n, np.int64), np.zeros(n, np.int64)
         w, dl = np.ones(n), np.zeros(n)
@@ -529,10 +607,23 @@ class _Importer:
                 w[k] = self.q(c, "weight", "none")
                 dl[k] = self.q(c, "delay", "ms")
             segments.append((int(c.attrs.get("postSegmentId", 0)), float(c.attrs.get("postFractionAlong", 0.5))))
-        if info is not None:
-            for receptor in self.receptor_of(post, info, w, el):
-                self.note_synapse(post.component, receptor, info, el)
-        return _PendingProjection(el, pre, post, syn_el, info, src, tgt, w, dl, segments)
+        return src, tgt, w, dl, segments
+
+    def _array_connections(self, el: Element, arrays: dict, pre: _Pop, post: _Pop) -> tuple:
+        """Connections of an HDF5 projection (columns pre_cell_id, post_cell_id, weight, delay in ms, ...)."""
+        if not arrays:
+            z = np.zeros(0)
+            return z.astype(np.int64), z.astype(np.int64), z, z, []
+        src = arrays["pre_cell_id"].astype(np.int64)
+        tgt = arrays["post_cell_id"].astype(np.int64)
+        n = len(src)
+        if n and (src.max() >= pre.size or tgt.max() >= post.size or min(src.min(), tgt.min()) < 0):
+            raise NetbabelError(f"{el.where()}: cell index out of range in the HDF5 connections", el.file)
+        w = arrays.get("weight", np.ones(n)).astype(np.float64)
+        dl = arrays.get("delay", np.zeros(n)).astype(np.float64)
+        seg = arrays.get("post_segment_id", np.zeros(n)).astype(np.int64)
+        frac = arrays.get("post_fraction_along", np.full(n, 0.5))
+        return src, tgt, w, dl, list(zip(seg.tolist(), frac.tolist()))
 
     # inputs -------------------------------------------------------------------------------------------------
     def _input_list(self, el: Element) -> list["_PendingInput"]:
