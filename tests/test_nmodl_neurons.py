@@ -160,15 +160,32 @@ def run_neuron(spec: dict) -> dict:
     return {"spikes": grid_spikes, "lazy_spikes": lazy_grid, "v_times": times, "v": values}
 
 
-def simulate(simulator: str, spec: dict, tmp_path: Path) -> dict:
-    spec_file = tmp_path / f"spec_{spec['model']}.json"
-    spec_file.write_text(json.dumps(spec))
-    out = tmp_path / f"{simulator}_{spec['model']}.npz"
+def simulate_all(simulator: str, specs: list[dict], folder: Path) -> list[dict]:
+    """Run every spec in one subprocess of `simulator` (nest or neuron)."""
+    spec_file = folder / f"specs_{simulator}.json"
+    spec_file.write_text(json.dumps(specs))
+    out = folder / f"{simulator}.npz"
     result = subprocess.run([sys.executable, __file__, simulator, str(spec_file), str(out)],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=600)
+                            capture_output=True, text=True, cwd=folder, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     with np.load(out) as data:
-        return {k: data[k] for k in data.files}
+        return [{k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(f"{i}/")} for i in range(len(specs))]
+
+
+def simulate(simulator: str, spec: dict, folder: Path) -> dict:
+    return simulate_all(simulator, [spec], folder)[0]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict, dict]]:
+    """NEST and NEURON results of every case (one process per simulator for all models)."""
+    pytest.importorskip("nest")
+    pytest.importorskip("neuron")
+    folder = tmp_path_factory.mktemp("single_neurons")
+    specs = [spec_for(model, DURATION) for model in CASES]
+    nest_out = simulate_all("nest", specs, folder)
+    nrn_out = simulate_all("neuron", specs, folder)
+    return {model: (a, b) for model, a, b in zip(CASES, nest_out, nrn_out)}
 
 
 def compare(nest_out: dict, nrn_out: dict) -> tuple[float, float]:
@@ -185,12 +202,8 @@ def compare(nest_out: dict, nrn_out: dict) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("model", list(CASES))
-def test_single_neuron_matches_nest(model: str, tmp_path: Path) -> None:
-    pytest.importorskip("nest")
-    pytest.importorskip("neuron")
-    spec = spec_for(model, DURATION)
-    nest_out = simulate("nest", spec, tmp_path)
-    nrn_out = simulate("neuron", spec, tmp_path)
+def test_single_neuron_matches_nest(model: str, runs: dict) -> None:
+    nest_out, nrn_out = runs[model]
     assert len(nest_out["spikes"]) > 50, "the protocol should make the neuron fire"
     spike_diff, v_diff = compare(nest_out, nrn_out)
     lazy_diff, _ = compare(nest_out, {**nrn_out, "spikes": nrn_out["lazy_spikes"]})
@@ -202,6 +215,8 @@ def test_single_neuron_matches_nest(model: str, tmp_path: Path) -> None:
 
 if __name__ == "__main__":
     simulator, spec_path, out_path = sys.argv[1:4]
-    spec_data = json.loads(Path(spec_path).read_text())
-    output = (run_nest if simulator == "nest" else run_neuron)(spec_data)
-    np.savez(out_path, **output)
+    run = run_nest if simulator == "nest" else run_neuron
+    arrays = {}
+    for index, spec_data in enumerate(json.loads(Path(spec_path).read_text())):
+        arrays.update({f"{index}/{k}": v for k, v in run(spec_data).items()})
+    np.savez(out_path, **arrays)
