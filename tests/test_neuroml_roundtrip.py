@@ -8,7 +8,7 @@ DC inputs, Poisson inputs (rate, weight, receptor), spike sources, multicompartm
 
 Not expressible in NeuroML2 (documented, refused or normalised):
 - delta synapses (iaf_psc_delta, izhikevich with incoming connections or Poisson/spike inputs): refused;
-- v_init distributions, per-cell spike_generator trains, plastic synapse types, V_min: refused;
+- v_init distributions (a scalar v_init becomes a copy of the cell component), per-cell spike_generator trains, plastic synapse types, V_min: refused;
 - NMODL-only mechanisms (anything but NEURON's hh and pas): refused;
 - synapse type names (NeuroML2 keeps the synapse, netbabel names it `excitatory`/`inhibitory`) and the
   delay of Poisson inputs (NeuroML2 Poisson inputs have none; it comes back as one time step);
@@ -254,3 +254,15 @@ def test_step_current_comes_back_as_dc_pieces(tmp_path):
     assert nml.read_text().count("<pulseGenerator ") == 3
     pieces = sorted((i.start, i.stop, i.amplitude) for i in back.inputs)
     assert pieces == [(10.0, 30.0, 100.0), (30.0, 60.0, -50.0), (60.0, 80.0, 0.0)]
+
+
+def test_population_v_init_becomes_a_cell_copy(tmp_path):
+    d = point_model(tmp_path)
+    d.populations["iaf_cond_exp"].v_init = -58.0
+    back, nml = roundtrip(d, tmp_path)
+    assert '<IF_cond_exp id="iaf_cond_exp_iaf_cond_exp"' in nml.read_text()
+    cell = back.cell_types[back.populations["iaf_cond_exp"].cell_type]
+    assert cell.model == "iaf_cond_exp" and cell.params["V_m"] == -58.0
+    assert cell.params["C_m"] == d.cell_types["iaf_cond_exp"].params["C_m"]
+    d.populations["delta"].v_init = -60.0  # iafRefCell starts at E_L: refused
+    _refused(d, tmp_path, "V_m=-60.0 differs from E_L")

@@ -251,6 +251,7 @@ class _Builder:
         self.used_ids: set[str] = set()
         self.channels: set[str] = set()
         self.all_listed = False
+        self.pop_components: dict[str, str] = {}  # population -> NeuroML cell component
         self.connections: dict[str, tuple] = {}  # projection id -> arrays, written by write_connections
 
     def unique(self, text: str, fallback: str) -> str:
@@ -356,9 +357,8 @@ class _Builder:
         positions = self._positions(pname, pop, size)
         model = self.cell_models[pop.cell_type]
         if pop.v_init is not None and model not in ("poisson_generator", "spike_generator"):
-            raise UnsupportedFeature("NeuroML2 takes the initial potential from the cell type: set V_m in the cell "
-                                     "type's params instead of the population's v_init", None,
-                                     f"/populations/{pname}/v_init")
+            comp = self._component_with_v_init(pname, pop, comp, model)
+        self.pop_components[pname] = comp
         props = [neuroml.Property(tag="netbabel_name", value=pname)] if pid != pname else []
         for key, value in pop.annotations.items():
             props.append(neuroml.Property(tag=str(key), value=str(value)))
@@ -375,6 +375,23 @@ class _Builder:
         self.net.populations.append(nml_pop)
         if self._recorded(pname):
             self.spike_files[pname] = f"{pid}.spikes"
+
+    def _component_with_v_init(self, pname: str, pop: Population, comp: str, model: str) -> str:
+        """NeuroML2 takes the initial potential from the cell: a copy of the cell type with V_m = v_init."""
+        where = f"/populations/{pname}/v_init"
+        if model == MULTICOMPARTMENT:
+            raise UnsupportedFeature("multicompartment cells start at simulation.v_init in NeuroML2 "
+                                     "(initMembPotential); a population v_init is not exported", None, where)
+        params = {**self.cell_params[pop.cell_type], "V_m": float(self.d.value(pop.v_init))}
+        if params["V_m"] == self.cell_params[pop.cell_type]["V_m"]:
+            return comp
+        try:
+            nml_type, attrs = conv.cell_to_neuroml(model, params)
+        except UnsupportedFeature as exc:
+            raise UnsupportedFeature(exc.problems[0].message, None, where) from None
+        cid = self.unique(f"{comp}_{pname}", "cell")
+        self._add_component(nml_type, cid, attrs)
+        return cid
 
     def _recorded(self, pname: str) -> bool:
         spikes = self.d.simulation.record.spikes
@@ -414,7 +431,7 @@ class _Builder:
     def cell_path(self, pname: str, index: int) -> str:
         pid = self.pop_ids[pname]
         if pname in self.listed:
-            return f"../{pid}/{index}/{self.components[self.d.populations[pname].cell_type]}"
+            return f"../{pid}/{index}/{self.pop_components[pname]}"
         return f"../{pid}[{index}]"
 
     # synapses and projections -----------------------------------------------------------------------------
