@@ -148,6 +148,9 @@ def test_bmtk_bionet_and_netbabel_netpyne_agree_on_biophysical_cells(tmp_path):
     ours = _by_sonata_id(tmp_path / "netpyne.h5", model)["bio"]
     assert bionet.shape[0] > 20
     # same morphology (SWC -> sections, Allen axon stub, nseg rule), biophysics, synapses and inputs
+    assert ours.shape == bionet.shape, (
+        f"netbabel's NetPyNE run gives {ours.shape[0]} spikes, bmtk BioNet {bionet.shape[0]} (seen when the "
+        "NetPyNE export sets createPyStruct=False: synapses onto multicompartment cells are lost)")
     np.testing.assert_allclose(ours, bionet, atol=1e-6)
 
 
