@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -113,13 +112,12 @@ print(int(s.max()) < 100000 and int(t.max()) < 100000)
 
 def measure(code: str, *args: str) -> tuple[float, float]:
     """Wall time (s) and peak RSS (MB) of `python -c code args` in a fresh process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    wrapper = ("import resource, runpy, sys\n" + code +
-               "\nprint('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    # VmHWM is the peak of this process's own address space (ru_maxrss survives exec from a big parent)
+    wrapper = (code + "\nprint('RSS', next(l.split()[1] for l in open('/proc/self/status') "
+               "if l.startswith('VmHWM')))\n")
     out = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True, check=True)
     elapsed = time.perf_counter() - t0
-    del before
     rss_kb = float(out.stdout.strip().splitlines()[-1].split()[1])
     return elapsed, rss_kb / 1024.0
 
