@@ -80,7 +80,13 @@ def test_frozen_tiny_netpyne_equals_nest(tmp_path: Path) -> None:
     from netbabel.backends import nest as nest_backend
     from netbabel.backends import netpyne as netpyne_backend
 
-    d = io.load(TINY)
+    data = json.loads(TINY.read_text())  # plus V_m of B (dc input) and a step current onto B
+    data["simulation"]["record"]["v"].append({"population": "B", "ids": [0, 1]})
+    data["inputs"].append({"name": "steps", "type": "step_current", "target": "B", "times": [20.0, 30.5, 120.0],
+                           "amplitudes": [50.0, -20.0, 10.0]})
+    model = tmp_path / "tiny_v.json"
+    model.write_text(json.dumps(data))
+    d = io.load(model)
     options = argparse.Namespace(mode="frozen", processes=1, workdir=None)
     nest_backend.run(d, tmp_path / "nest.h5", options)
     netpyne_backend.run(d, tmp_path / "netpyne.h5", options)
@@ -90,15 +96,16 @@ def test_frozen_tiny_netpyne_equals_nest(tmp_path: Path) -> None:
     assert spikes_as_set(a) == spikes_as_set(b)
     for pop in a:
         assert np.allclose(np.sort(a[pop][1]), np.sort(b[pop][1]), atol=1e-9, rtol=0)
-    # tiny.json records V_m of A 0 and 1: both write the SONATA membrane report layout
+    # V_m of A 0, 1 (synaptic input) and B 0, 1 (dc and step currents): same SONATA membrane layout
     import h5py
 
-    with h5py.File(tmp_path / "nest_v.h5", "r") as fa, h5py.File(tmp_path / "netpyne_v.h5", "r") as fb:
-        va, vb = fa["report/A/data"][()], fb["report/A/data"][()]
-        assert list(fb["report/A/mapping/node_ids"][()]) == [0, 1]
-    n = min(len(va), len(vb))
-    assert n > 1000
-    assert np.max(np.abs(va[:n] - vb[:n])) < 1e-9
+    for pop in ("A", "B"):
+        with h5py.File(tmp_path / "nest_v.h5", "r") as fa, h5py.File(tmp_path / "netpyne_v.h5", "r") as fb:
+            va, vb = fa[f"report/{pop}/data"][()], fb[f"report/{pop}/data"][()]
+            assert list(fb[f"report/{pop}/mapping/node_ids"][()]) == [0, 1]
+        n = min(len(va), len(vb))
+        assert n > 1000
+        assert np.max(np.abs(va[:n] - vb[:n])) < 1e-9, pop
 
 
 @pytest.mark.mpi
