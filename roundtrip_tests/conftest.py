@@ -72,7 +72,7 @@ def mode() -> str:
     return "frozen" if harness.frozen_available() else "native"
 
 
-SIZES = {"default": (features.N, features.DURATION), "small": (10, 200.0), "tiny": (4, 100.0)}
+SIZES = {"default": (features.N, features.DURATION), "small": (10, 200.0), "tiny": (4, 100.0), "micro": (2, 40.0)}
 
 
 class Cache:

@@ -124,10 +124,11 @@ def _input(kind: str, target: str, directory: Path, n: int, duration: float) -> 
         return {"name": "in_poisson", "type": "poisson", "target": target, "rate": 8000.0, "indegree": 1,
                 "weight": 30.0, "delay": 1.0, "synapse_type": "exc"}
     if kind == "dc":
-        return {"name": "in_dc", "type": "dc", "target": target, "amplitude": 420.0, "start": 50.0, "stop": 300.0}
+        return {"name": "in_dc", "type": "dc", "target": target, "amplitude": 420.0, "start": 0.125 * duration,
+                "stop": 0.75 * duration}
     if kind == "step_current":
         return {"name": "in_step", "type": "step_current", "target": target, "amplitudes": [400.0, 600.0, 0.0],
-                "times": [20.0, 150.0, 300.0]}
+                "times": [0.05 * duration, 0.375 * duration, 0.75 * duration]}
     rng = np.random.default_rng(7)
     ids = np.repeat(np.arange(n), int(duration / 10))
     times = np.round(rng.uniform(1.0, duration - 5.0, len(ids)) / 0.1) * 0.1
@@ -142,6 +143,7 @@ def load(directory: Path, seed: int = 4242, n: int = N, duration: float = DURATI
     return Description.from_dict(built["data"], base_dir=directory), built["owner"]
 
 
+GENERATORS = {"step_current": ("step_current_generator", "step_current"), "dc": ("dc_generator",)}
 POINTER_RE = re.compile(r"/(cell_types|projections|inputs|populations)/([^/]+)")
 
 
@@ -161,6 +163,10 @@ def refused_owner(description: Description, owner: dict[str, tuple[str, str]], p
             item = _find(items, key)
             if item is not None:
                 hit = {item.target}
+    if not hit:
+        for kind, names in GENERATORS.items():
+            if any(re.search(rf"\b{name}\b", message) for name in names):
+                hit |= {x.target for x in description.inputs if x.type == kind}
     if not hit:
         for pop in description.populations:
             if re.search(rf"\b{re.escape(pop)}\b", message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -58,14 +59,17 @@ def simulate_with_refusals(backend: str, description: Description, owner: dict, 
                            seed: int | None = None, produce=None) -> tuple[Spikes | None, dict[str, str], Description]:
     """Run; on a refusal drop the populations it names and retry. Returns (spikes, {population: reason}, model).
 
+    A failure that is not a refusal but names a feature (a cell model, a population) is handled the same
+    way, its populations recorded as errors (`model._errors`); an unlocatable failure ends the attempts.
     `produce(description, out_path) -> Spikes` replaces the plain backend run (e.g. a format round trip first).
     """
     refused: dict[str, str] = {}
+    errors: dict[str, str] = {}
     for attempt in range(MAX_REFUSALS):
         path = out.with_name(f"{out.stem}-{attempt}.h5")
         try:
             spikes = produce(description, path) if produce else simulate(backend, description, path, mode, seed)
-            return spikes, refused, description
+            return spikes, refused, _with_errors(description, errors)
         except UnsupportedFeature as exc:
             problem = exc.problems[0]
             hit = features.refused_owner(description, owner, problem.pointer, problem.message)
@@ -73,17 +77,29 @@ def simulate_with_refusals(backend: str, description: Description, owner: dict, 
                 raise AssertionError(f"{backend} refused something the feature model cannot locate: {exc}")
             for pop in hit:
                 refused[pop] = problem.message
-            description = features.without(description, hit)
-            if not description.populations:
-                return None, refused, description
-        except NetbabelError as exc:  # a failure that is not a refusal: every remaining feature errs
-            message = str(exc).splitlines()[0] + " ... " + str(exc).splitlines()[-1]
-            return None, refused, _with_error(description, message)
+        except NetbabelError as exc:
+            message = error_summary(str(exc))
+            hit = features.refused_owner(description, owner, exc.problems[0].pointer, message)
+            if not hit:
+                errors["*"] = message
+                return None, refused, _with_errors(description, errors)
+            for pop in hit:
+                errors[pop] = message
+        description = features.without(description, set(refused) | set(errors))
+        if not description.populations:
+            return None, refused, _with_errors(description, errors)
     raise AssertionError(f"{backend}: more than {MAX_REFUSALS} refusals")
 
 
-def _with_error(description: Description, message: str) -> Description:
-    description.__dict__["_run_error"] = message
+def error_summary(text: str) -> str:
+    """The informative lines of a failure (exceptions and errors quoted from a log)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    key = [line for line in lines if re.search(r"(Error|Exception|error:)", line) and not line.startswith("at ")]
+    return " | ".join(dict.fromkeys([lines[0]] + key[-2:]))[:400]
+
+
+def _with_errors(description: Description, errors: dict[str, str]) -> Description:
+    description.__dict__["_errors"] = dict(errors)
     return description
 
 
@@ -92,9 +108,7 @@ def feature_cells(owner: dict[str, tuple[str, str]], references: list[Spikes], c
                   ) -> dict[tuple[str, str], tuple[str, str]]:
     """{(group, feature): (cell, detail)} for every feature row of the feature model."""
     rows: dict[str, tuple[str, str]] = {}
-    error = model.__dict__.get("_run_error")
-    if error:
-        errors = {"run": error}
+    errors = {**(errors or {}), **model.__dict__.get("_errors", {})}
     if candidate is not None:
         sizes = {p: model.size(p) for p in model.populations}
         window = Window(0.0, float(model.value(model.simulation.duration)), sizes)
@@ -109,8 +123,9 @@ def feature_cells(owner: dict[str, tuple[str, str]], references: list[Spikes], c
         if reasons:
             cells[(group, feature)] = ("refused", reasons[0])
             continue
-        if errors:
-            cells[(group, feature)] = ("error", next(iter(errors.values())))
+        failed = [errors[p] for p in pops + shared if p in errors] or ([errors["*"]] if "*" in errors else [])
+        if failed:
+            cells[(group, feature)] = ("error", failed[0])
             continue
         verdicts = [rows.get(p, ("DIFFERENT", "no spikes reported")) for p in pops + shared]
         if all(v == EXACT for v, _ in verdicts):

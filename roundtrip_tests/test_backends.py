@@ -9,8 +9,8 @@ from conftest import SIZES
 
 CANDIDATES = ["nest", "pynn-nest", "pynn-neuron", "netpyne", "neuroml", "neuroml-neuron", "neuroml-pylems"]
 # jNeuroML holds every frozen input spike in memory (out of memory at 1 GB on the default size) and
-# PyLEMS does about 10^4 cell-steps per second: these run the tiny feature model.
-SIZE = {"neuroml": "tiny", "neuroml-neuron": "tiny", "neuroml-pylems": "tiny"}
+# PyLEMS does about 10^4 cell-steps per second: these run the tiny (micro) feature model.
+SIZE = {"neuroml": "tiny", "neuroml-neuron": "tiny", "neuroml-pylems": "micro"}
 
 
 @pytest.mark.slow
