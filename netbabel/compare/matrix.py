@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
+PATH_PREFIX = re.compile(r"(?:/[\w.+-]+)+/")
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 RESULTS = ROOT / "build" / "roundtrip-results"
@@ -50,8 +52,8 @@ def load_results(directory: Path) -> dict[str, dict]:
         return out
     for path in sorted(directory.glob("*.json")):
         item = json.loads(path.read_text())
-        out[cell_key(item["group"], item["feature"], item["column"])] = {"cell": item["cell"],
-                                                                          "detail": item.get("detail", "")}
+        detail = PATH_PREFIX.sub("", item.get("detail", ""))  # no machine-specific folders in the docs
+        out[cell_key(item["group"], item["feature"], item["column"])] = {"cell": item["cell"], "detail": detail}
     return out
 
 
