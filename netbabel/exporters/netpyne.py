@@ -104,7 +104,9 @@ class Builder:
             "hParams": {"celsius": float(self.d.value(temperature)) if temperature is not None else 6.3,
                         "v_init": float(self.d.value(v_init)) if v_init is not None else -65.0},
             "createNEURONObj": True,
-            "createPyStruct": False,  # NEURON objects only: faster builds, less memory
+            # NEURON objects only (faster builds) for point cells; NetPyNE's compartmental cells need the
+            # Python structures to place their synapses
+            "createPyStruct": bool(self.net["cellParams"]),
             "allowSelfConns": True,
             "recordCellsSpikes": -1,
             "recordStim": False,
