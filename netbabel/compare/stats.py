@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 import zlib
 from dataclasses import dataclass, field
 
@@ -166,11 +167,18 @@ def measure_report(report: Spikes, window: Window) -> dict[str, PopulationMeasur
 def distances(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(KS statistic, Earth Mover's distance) of two samples (rounded to 1e-9: float noise is no difference)."""
     x, y = np.round(x, 9), np.round(y, 9)
-    return float(sps.ks_2samp(x, y).statistic), float(sps.wasserstein_distance(x, y))
+    return float(_ks(x, y).statistic), float(sps.wasserstein_distance(x, y))
 
 
 def ks_pvalue(x: np.ndarray, y: np.ndarray) -> float:
-    return float(sps.ks_2samp(x, y).pvalue)
+    return float(_ks(x, y).pvalue)
+
+
+def _ks(x: np.ndarray, y: np.ndarray):
+    """Two-sample KS test; scipy's fallback from the exact to the asymptotic p-value is not worth a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return sps.ks_2samp(x, y)
 
 
 @dataclass
