@@ -32,6 +32,7 @@ from netbabel.converters import sonata as conv
 from netbabel.description.catalogue import MODELS, MULTICOMPARTMENT
 from netbabel.description.model import CellType, Description
 from netbabel.errors import NetbabelError, UnsupportedFeature
+from netbabel.spikereport import write_report
 
 FORMAT = "sonata"
 SINGLE_FILE = False
@@ -496,8 +497,6 @@ class _Writer:
     # -- inputs -------------------------------------------------------------------
     def write_spike_inputs(self) -> None:
         """Virtual populations: one SONATA spike file per SONATA population; spike_train inputs: new virtual nodes."""
-        import h5py
-
         by_spop: dict[str, tuple[list, list]] = {}
         for name, pop in self.d.populations.items():
             ct = self.d.cell_types[pop.cell_type]
@@ -577,18 +576,8 @@ class _Writer:
         return ids, times
 
     def _spike_file(self, spop: str, ids: np.ndarray, times: np.ndarray) -> None:
-        import h5py
-
-        order = np.lexsort((ids, times))
         path = self.out / "inputs" / f"{_clean(spop)}_spikes.h5"
-        with h5py.File(path, "w") as f:
-            root = f.create_group("spikes")
-            root.attrs["magic"] = np.uint32(0x0A7A)
-            g = root.create_group(spop)
-            g.attrs["sorting"] = "by_time"
-            ts = g.create_dataset("timestamps", data=times[order])
-            ts.attrs["units"] = "ms"
-            g.create_dataset("node_ids", data=ids[order].astype(np.uint64))
+        write_report(path, {spop: (ids, times)})
         self.inputs[f"{_clean(spop)}_spikes"] = {"input_type": "spikes", "module": "h5",
                                                  "input_file": f"$INPUT_DIR/{path.name}", "node_set": spop}
 

@@ -34,8 +34,9 @@ import numpy as np
 from netbabel.converters import sonata as conv
 from netbabel.description.catalogue import MODELS
 from netbabel.description.model import (CellType, Description, Input, Metadata, Population, Positions, Projection,
-                                        Provenance, Recording, Rule, Simulation, SynapseType, VRecording, to_dict)
+                                        Provenance, Recording, Rule, SynapseType, VRecording, to_dict)
 from netbabel.errors import NetbabelError, UnsupportedFeature
+from netbabel.spikereport import write_report
 
 FORMAT = "sonata"
 CONFIG_NAMES = ("simulation_config.json", "config.simulation.json", "config.json",
@@ -1037,7 +1038,6 @@ class _EdgeReader:
         per_edge = self._per_edge_columns()
         ets = self.edge_types
         tid_list = sorted(ets)
-        lookup = {t: i for i, t in enumerate(tid_list)}
         et_weight = np.array([np.nan if ets[t].syn_weight is None else ets[t].syn_weight for t in tid_list])
         et_nsyns = np.array([1.0 if ets[t].nsyns is None else ets[t].nsyns for t in tid_list])
         et_delay = np.array([np.nan if ets[t].delay is None else ets[t].delay for t in tid_list])
@@ -1248,15 +1248,4 @@ def _read_spikes_csv(path: Path) -> dict[str | None, tuple[np.ndarray, np.ndarra
 
 def write_spike_file(path: Path, population: str, node_ids: np.ndarray, times: np.ndarray) -> None:
     """netbabel's spike layout (/spikes/<population>/timestamps in ms, node_ids), sorted by time."""
-    import h5py
-
-    order = np.lexsort((node_ids, times))
-    tmp = path.with_name(path.name + ".partial")
-    with h5py.File(tmp, "w") as f:
-        root = f.create_group("spikes")
-        g = root.create_group(population)
-        g.attrs["sorting"] = "by_time"
-        ts = g.create_dataset("timestamps", data=np.asarray(times, np.float64)[order])
-        ts.attrs["units"] = "ms"
-        g.create_dataset("node_ids", data=np.asarray(node_ids, np.uint64)[order])
-    os.replace(tmp, path)
+    write_report(path, {population: (node_ids, times)})
