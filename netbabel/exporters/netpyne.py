@@ -75,7 +75,7 @@ class Builder:
                                     "stimSourceParams": {}, "stimTargetParams": {}}
         self.run_info: dict[str, Any] = {"dt": self.dt, "duration": self.duration, "seed": d.simulation.seed,
                                          "spike_offset": conv.SPIKE_OFFSET, "populations": {}, "v_init": {},
-                                         "autapses": [], "record_v": {}}
+                                         "autapses": [], "record_v": {}, "min_cell_delay": None}
         self.extra_mod_dirs: list[Path] = []
         self.sites: dict[str, dict[str, dict]] = {}
 
@@ -240,6 +240,7 @@ class Builder:
             rule.update(native)
             rule["weight"] = factor * float(d.value(p.weight))
             rule["delay"] = conv.netcon_delay(float(d.value(p.delay)), self.dt, from_cell)
+            self._note_delay([rule["delay"]], from_cell)
             self.net["connParams"][name] = rule
             return
         sources, targets, weights, delays = self._edges(index)
@@ -256,7 +257,17 @@ class Builder:
         rule["connList"] = np.stack([sources, targets], axis=1).tolist()
         rule["weight"] = weights.tolist()
         rule["delay"] = [conv.netcon_delay(x, self.dt, from_cell) for x in delays]
+        self._note_delay(rule["delay"], from_cell)
+        if self.run_info["autapses"] and self.run_info["autapses"][-1]["population"] == p.source:
+            self._note_delay(self.run_info["autapses"][-1]["delays"], from_cell)
         self.net["connParams"][name] = rule
+
+    def _note_delay(self, delays: list[float], from_cell: bool) -> None:
+        """Track the shortest NetCon delay from netbabel cells (MPI needs it to be at least dt)."""
+        if from_cell and len(delays):
+            low = float(min(delays))
+            current = self.run_info["min_cell_delay"]
+            self.run_info["min_cell_delay"] = low if current is None else min(current, low)
 
     def _native_rule(self, index: int) -> dict[str, Any] | None:
         """NetPyNE's rule keys for a projection, or None when it must be drawn by netbabel."""
@@ -479,6 +490,13 @@ def main():
     from netpyne import sim, specs
 
     info = json.loads((HERE / "netbabel_run.json").read_text())
+    shortest = info.get("min_cell_delay")
+    if mpi and shortest is not None and shortest < info["dt"] - 1e-9:
+        # netbabel cells emit a spike of grid time T at T + spike_offset * dt, so a one-step delay
+        # becomes a NetCon delay below dt, which NEURON's parallel spike exchange cannot use
+        sys.exit(f"this model has connections with a delay of one step ({info['dt']} ms) between netbabel "
+                 "point neurons: run it in one process (NEURON's MPI spike exchange needs NetCon delays of "
+                 "at least dt, and netbabel cells send their spikes 0.49 dt late)")
     net_params = specs.NetParams(json.loads((HERE / "netParams.json").read_text()))
     sim_config = specs.SimConfig(json.loads((HERE / "simConfig.json").read_text()))
     t0, c0 = time.perf_counter(), time.process_time()
