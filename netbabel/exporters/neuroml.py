@@ -72,8 +72,6 @@ def export(description: Description, out: Path, options: Any = None, safe_ids: b
     `pylems_v` also records every recorded cell's `v` to `<population id>.v.dat` (PyLEMS writes no
     event files; the neuroml-pylems backend detects spikes in it).
     """
-    import neuroml
-
     quiet_libraries()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -772,8 +770,6 @@ def _schema() -> Any:
 
 def _write_lems(d: Description, name: str, network_id: str, network_file: Path, builder: _Builder,
                 out: Path, pylems_v: bool = False) -> Path:
-    import logging
-
     from pyneuroml.lems import LEMSSimulation
 
     quiet_libraries()

@@ -321,7 +321,6 @@ def build_description(con: Connectome, areas: list[str] | None = None,
         raise NetbabelError(f"--replace-areas must be one of {', '.join(REPLACEMENTS)}, got {replace!r}")
     keys, names = con.keys, con.names
     rows = {a: [i for i, (b, _) in enumerate(keys) if b == a] for a in con.areas}
-    exc = con.excitatory
     n_created = np.floor(con.N).astype(np.int64)
     for a in simulated:
         for i in rows[a]:
