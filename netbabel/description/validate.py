@@ -22,8 +22,8 @@ DISTANCE = "d"
 def shipped_schema() -> dict:
     """The schema file shipped with the package (schema/network.schema.json)."""
     try:
-        text = resources.files("netbabel.schema").joinpath("network.schema.json").read_text()
-    except (ModuleNotFoundError, FileNotFoundError):
+        text = resources.files("netbabel").joinpath("schema", "network.schema.json").read_text()
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
         text = (Path(__file__).resolve().parents[2] / "schema" / "network.schema.json").read_text()
     return json.loads(text)
 
