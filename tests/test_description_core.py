@@ -44,8 +44,8 @@ def test_typed_objects_and_evaluation():
     d = load(BRUNEL)
     assert isinstance(d, Description)
     assert d.size("E") == 1000 and d.size("I") == 250
-    assert d.value(d.projections[2].weight) == pytest.approx(-0.5)
-    assert d.value("p_rate") == pytest.approx(20000.0)
+    assert d.value(d.projections[2].weight) == pytest.approx(-4.0)  # -g * J
+    assert d.value("p_rate") == pytest.approx(4000.0)  # 1000 eta theta / (J CE tau_m) * CE
     assert d.cell_types["lif"].model == "iaf_psc_delta"
     tiny = load(TINY)
     w = tiny.projections[1].weight
