@@ -380,8 +380,9 @@ def main():
     spike_recorders, multimeters = record(nodes)
     rank = nest.Rank()
     t1 = time.perf_counter()
+    connections = nest.GetKernelStatus("num_connections")  # collective under MPI: every rank asks
     if rank == 0:
-        print(f"built in {{t1 - t0:.2f}} s ({{nest.GetKernelStatus('num_connections')}} connections)", flush=True)
+        print(f"built in {{t1 - t0:.2f}} s ({{connections}} connections)", flush=True)
     simulate(args.duration, rank)
     t2 = time.perf_counter()
     if rank == 0:
