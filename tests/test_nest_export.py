@@ -103,6 +103,12 @@ def test_script_by_hand_equals_netbabel_simulate(tmp_path):
         np.testing.assert_array_equal(by_hand[pop][1], simulated[pop][1])
         assert simulated[pop][0].max() < (160 if pop == "E" else 40)
         assert simulated[pop][1].max() <= 150.0
+    # the script's own report is SONATA as libsonata reads it (the sorting attribute is the uint8 enum)
+    import libsonata
+
+    reader = libsonata.SpikeReader(str(tmp_path / "script" / "by_hand.h5"))
+    assert reader["E"].sorting == "by_time"
+    assert len(reader["E"].get()) == len(by_hand["E"][1])
 
 
 def test_seed_changes_native_network(tmp_path):
@@ -173,3 +179,11 @@ print("RESULT" + json.dumps(w))
     weights = np.array(json.loads(run_python(code, str(tmp_path / "out" / "model_nest.py"), cwd=tmp_path).split("RESULT")[1]))
     assert len(weights) > 20 and (weights <= 0).all() and (weights >= -1000).all()
     assert weights.mean() == pytest.approx(-160.0, abs=10.0)
+
+
+def test_offgrid_spike_times_go_to_the_end_of_their_step():
+    """As NEST's spike_generator with allow_offgrid_times (and bmtk): round up, tic/2 tolerance on the grid."""
+    from netbabel.exporters.nest import grid_step
+
+    assert [grid_step(t, 0.1) for t in (0.1, 1.0, 1.0004, 1.0006, 1.03, 1.0999, 2.5)] == [1, 10, 10, 11, 11, 11, 25]
+    assert [grid_step(t, 0.025) for t in (0.01, 0.025, 0.0254, 0.026, 1.0)] == [1, 1, 1, 2, 40]

@@ -5,10 +5,9 @@ Tolerances (stated and justified):
   iaf_cond_exp with an adaptive Runge-Kutta solver and detects threshold crossings at the end of a
   step; each side places a spike on the dt grid, so one spike may differ by up to 2 dt, and the
   Euler error shifts later spikes by a few dt over 200 ms: |dt_spike| <= 0.05 ms (5 steps), same counts.
-- Izhikevich cells: both use the 2003 update at dt = 0.01 ms; 5 steps as above. NEST (and netbabel's
-  NetPyNE export, which copies it) connect the dc_generator with NEST's default delay of 1 ms, so the
-  current starts 1 ms after the description's `start`; NeuroML2's pulse starts at `start`. The test
-  states that shift (NEST_DC_ONSET_MS) instead of hiding it.
+- Izhikevich cells: both use the 2003 update at dt = 0.01 ms; 5 steps as above. The NEST export puts
+  the dc_generator's current into the neuron from the description's `start` on (generator one step
+  early, delay dt), as NeuroML2's pulseGenerator does, so no onset shift is needed.
 - Ball-and-stick cell in NEURON: jNeuroML's NMODL computes the HH rates exactly while NEURON's built-in
   hh (NetPyNE run) interpolates them from tables; the difference accumulates to ~0.05 ms per spike:
   |dt_spike| <= 0.5 ms over 70 ms, same counts.
@@ -32,7 +31,6 @@ from netbabel.spikereport import read_report
 
 DATA = Path(__file__).parent / "data" / "neuroml"
 NETBABEL = str(Path(sys.executable).parent / "netbabel")
-NEST_DC_ONSET_MS = 1.0
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="jNeuroML needs Java")
 
@@ -53,13 +51,13 @@ def simulate(model: Path, backend_name: str, out: Path, *extra: str) -> dict:
     return read_report(out)
 
 
-def assert_same_spikes(a: dict, b: dict, tolerance: float, shift: float = 0.0, until: float = np.inf) -> None:
+def assert_same_spikes(a: dict, b: dict, tolerance: float, until: float = np.inf) -> None:
     for pop in a:
         ids_a, t_a = a[pop]
         ids_b, t_b = b[pop]
         for cell in np.unique(np.concatenate([ids_a, ids_b])):
             ta = np.sort(t_a[(ids_a == cell) & (t_a < until)])
-            tb = np.sort(t_b[(ids_b == cell) & (t_b - shift < until)]) - shift
+            tb = np.sort(t_b[(ids_b == cell) & (t_b < until)])
             assert len(ta) == len(tb), (pop, cell, ta, tb)
             if len(ta):
                 assert np.max(np.abs(ta - tb)) <= tolerance, (pop, cell, ta, tb)
@@ -92,7 +90,7 @@ def test_izhikevich_cells_jneuroml_vs_nest(tmp_path):
     jnml = simulate(model, "neuroml", tmp_path / "jnml.h5")
     nest = simulate(model, "nest", tmp_path / "nest.h5")
     assert {p: len(v[0]) for p, v in jnml.items()} == {"RS": 14, "FS": 40, "CH": 24}
-    assert_same_spikes(jnml, nest, tolerance=0.05, shift=NEST_DC_ONSET_MS, until=199.0)
+    assert_same_spikes(jnml, nest, tolerance=0.05)
 
 
 def test_multicompartment_neuron_export_vs_netpyne(tmp_path):

@@ -14,7 +14,10 @@ Choices:
   `parrot_neuron`s (N independent trains, each shared by all its targets);
 - a Poisson input of rate r and indegree K onto a population is one
   `poisson_generator` of rate K*r connected to all targets (NEST draws an
-  independent train per target); with a random weight or delay it is K generators of rate r.
+  independent train per target); with a random weight or delay it is K generators of rate r;
+- dc / step_current inputs: the generator is connected with delay dt and its times are one
+  step early, so the current is in the neuron from `start` (each `times[i]`) on, as with
+  NEURON's IClamp; a dc from 0 starts at dt, a step below 2 dt at 2 dt (`generator_time`).
 """
 
 from __future__ import annotations
@@ -201,6 +204,19 @@ def spike_times_for_source(d: Description, population: str) -> list[list[float]]
 
 
 # -- source text for generated scripts ----------------------------------------------
+
+def generator_time(t: float, dt: float, earliest: float) -> float:
+    """The time to give a dc_generator / step_current_generator connected with delay dt.
+
+    NEST's current generators act for start < t <= stop and their event reaches the neuron
+    after the connection delay, so a generator time of T - dt with delay dt puts the current
+    into the neuron from T on (as NEURON's IClamp with del = T and NeuroML's pulseGenerator).
+    Times that cannot be shifted are held at `earliest`: a dc start of 0 (or 0 < start < dt)
+    takes effect at dt, a step_current time below 2 dt at 2 dt (NEST accepts only amplitude
+    times > 0).
+    """
+    return round(max(float(t) - dt, earliest), 10)
+
 
 def py(value: Any) -> str:
     """Python source for a plain value (inf -> math.inf)."""

@@ -10,10 +10,11 @@ step exactly like NEST 3.10's models; their parameters keep NEST's names and uni
   files), so connections *from* such cells get `delay - SPIKE_OFFSET * dt` and the
   spike still arrives at T + delay; recorded times are rounded back down to the grid;
 - injected currents (dc, step_current) onto point cells become events that change the
-  cell's current by a step (NetCon weight index 1), at the times NEST's dc_generator /
-  step_current_generator change the current of the neuron: the event leaves at the
-  change time with the generator's connection delay (NEST's default, 1 ms, as the
-  NEST exporter connects generators with the default synapse);
+  cell's current by a step (NetCon weight index 1), at the times the NEST export's
+  dc_generator / step_current_generator change the current of the neuron: from `start`
+  (each `times[i]`) on, as NEURON's IClamp; the event leaves one step before the change
+  with delay dt (`device_event_time`; a dc from 0 starts at dt, a step below 2 dt at 2 dt,
+  as in NEST);
 - multicompartment cells: weights (uS) and DC amplitudes (pA -> nA for IClamp).
 """
 
@@ -39,7 +40,10 @@ MECHANISMS = {
     "hh_cond_exp_traub": "nb_hh_cond_exp_traub",
 }
 SPIKE_OFFSET = 0.49  # in units of dt: emission time of a spike after its grid time
-DEVICE_DELAY = 1.0  # ms: NEST's default delay, used by current generators in the NEST export
+# current changes reach the cell one step after their event (delay dt, as the NEST export's generators);
+# a hair more than dt because NEURON's MPI spike exchange refuses a minimum NetCon delay of exactly dt
+# (events are delivered within dt/2 of their time, so the step is the same)
+DEVICE_DELAY_STEPS = 1.001
 LARGE = 1e308  # NMODL stand-in for an infinite bound
 
 
@@ -144,8 +148,8 @@ def weight_factor(d: Description, target: str, synapse_type: str | None, weight:
 def current_changes(d: Description, index: int) -> list[tuple[float, float]]:
     """(time, change of current in pA) of a dc or step_current input, as NEST's generators apply them.
 
-    The returned time is when the generator changes its output; the change reaches the
-    cell DEVICE_DELAY later (the exporter sets that NetCon delay).
+    The returned time is when the current in the cell should change (the description's
+    time); for point cells see `device_event_time`.
     """
     inp = d.inputs[index]
     if inp.type == "dc":
@@ -167,6 +171,14 @@ def current_changes(d: Description, index: int) -> list[tuple[float, float]]:
             last = a
         return changes
     raise ValueError(inp.type)
+
+
+def device_event_time(t: float, dt: float, input_type: str) -> float:
+    """When the event changing a point cell's current leaves (NetCon delay dt), so that the
+    current changes at t, as NEST's generators in the NEST export do: a dc from 0 (or below dt)
+    starts at dt, a step_current time below 2 dt at 2 dt."""
+    earliest = 0.0 if input_type == "dc" else dt
+    return round(max(round(t / dt) * dt - dt, earliest), 10)
 
 
 def iclamp_nA(amplitude_pA: float) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,13 @@ from netbabel.errors import UnsupportedFeature
 
 SCRIPT = "model_nest.py"
 DATA = "model_nest.json"
+TIC = 0.001  # ms, NEST's default time base (tics_per_ms = 1000)
+
+
+def grid_step(t: float, dt: float) -> int:
+    """The step a spike at time t (ms) is delivered in: off-grid times go to the end of their step,
+    as NEST's spike_generator (allow_offgrid_times) and bmtk do; times within tic/2 of the grid stay."""
+    return math.ceil((float(t) - TIC / 2) / dt)
 
 
 def write(description: Description, out: Path, options: argparse.Namespace) -> None:
@@ -102,10 +110,11 @@ class ScriptWriter:
                 "nest.Connect(generator, nodes[%r], 'all_to_all', {'delay': DT})  # one independent train per parrot" % name]
 
     def spike_source(self, name: str, n: int) -> list[str]:
+        """Parrot-relayed spike_generators; off-grid times go to the end of their step (`grid_step`)."""
         trains = conv.spike_times_for_source(self.d, name)
         shifted = []
         for i, train in enumerate(trains):
-            steps = sorted(int(round(t / self.dt)) for t in train)
+            steps = sorted(grid_step(t, self.dt) for t in train)
             if steps and steps[0] < 2:
                 raise UnsupportedFeature(f"population {name!r} cell {i}: spike at {train[0]} ms; a spike source "
                                          f"relayed by parrot neurons can emit from 2 dt = {2 * self.dt} ms on")
@@ -194,12 +203,18 @@ class ScriptWriter:
                     lines.append(f"generator = nest.Create('poisson_generator', params={conv.py({'rate': k * rate, **window})})")
                 lines.append(f"nest.Connect(generator, {target}, 'all_to_all', {syn})")
             elif inp.type == "dc":
-                params = {"amplitude": self.d.value(inp.amplitude), **window}
-                lines.append(f"nest.Connect(nest.Create('dc_generator', params={conv.py(params)}), {target})")
+                params = {"amplitude": self.d.value(inp.amplitude)}
+                params.update({k: conv.generator_time(v, self.dt, 0.0) for k, v in window.items()})
+                lines.append("# generator times one step early, delay DT: the current is in the neuron from start on")
+                lines.append(f"nest.Connect(nest.Create('dc_generator', params={conv.py(params)}), {target}, "
+                             "syn_spec={'delay': DT})")
             elif inp.type == "step_current":
-                params = {"amplitude_times": [self.d.value(t) for t in inp.times or []],
+                params = {"amplitude_times": [conv.generator_time(self.d.value(t), self.dt, self.dt)
+                                              for t in inp.times or []],
                           "amplitude_values": [self.d.value(a) for a in inp.amplitudes or []]}
-                lines.append(f"nest.Connect(nest.Create('step_current_generator', params={conv.py(params)}), {target})")
+                lines.append("# generator times one step early, delay DT: each amplitude is in the neuron from its time on")
+                lines.append(f"nest.Connect(nest.Create('step_current_generator', params={conv.py(params)}), {target}, "
+                             "syn_spec={'delay': DT})")
             elif inp.type == "spike_train":
                 weight = conv.input_weight(self.d, i)
                 delay_v = conv.delay(self.d, inp.delay, what)
@@ -347,7 +362,7 @@ def write_spike_report(path, spikes):
         for name, (ids, times) in spikes.items():
             order = np.lexsort((ids, times))
             group = root.create_group(name)
-            group.attrs["sorting"] = "by_time"
+            group.attrs.create("sorting", 2, dtype=h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype="u1"))
             group.create_dataset("timestamps", data=np.asarray(times, dtype=np.float64)[order]).attrs["units"] = "ms"
             group.create_dataset("node_ids", data=np.asarray(ids, dtype=np.uint64)[order])
     os.replace(tmp, path)

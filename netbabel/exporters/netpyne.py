@@ -390,11 +390,12 @@ class Builder:
             return
         for j, (t, delta) in enumerate(changes):
             pop = self._input_pop_name(f"{name}#{j}")
-            self.net["popParams"][pop] = {"cellModel": "VecStim", "numCells": 1, "spkTimes": [_on_grid(t, self.dt)]}
+            t = conv.device_event_time(_on_grid(t, self.dt), self.dt, inp.type)
+            self.net["popParams"][pop] = {"cellModel": "VecStim", "numCells": 1, "spkTimes": [t]}
             self.run_info["populations"][pop] = {"kind": "input", "size": 1, "report": False}
             self.net["connParams"][pop] = {"preConds": {"pop": pop}, "postConds": {"pop": inp.target},
                                            "connFunc": "fullConn", "weight": float(delta), "weightIndex": 1,
-                                           "delay": conv.grid_delay(conv.DEVICE_DELAY, self.dt)}
+                                           "delay": round(conv.DEVICE_DELAY_STEPS * self.dt, 12)}
 
 
 def _on_grid(t: float, dt: float) -> float:
@@ -633,7 +634,7 @@ def write_report(path, spikes):
         for name, (ids, times) in spikes.items():
             order = np.lexsort((ids, times))
             g = root.create_group(name)
-            g.attrs["sorting"] = "by_time"
+            g.attrs.create("sorting", 2, dtype=h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype="u1"))
             ts = g.create_dataset("timestamps", data=np.asarray(times, dtype=np.float64)[order])
             ts.attrs["units"] = "ms"
             g.create_dataset("node_ids", data=np.asarray(ids, dtype=np.uint64)[order])

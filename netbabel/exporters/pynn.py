@@ -532,7 +532,7 @@ def write_spike_report(path, spikes):
         for name, (ids, times) in spikes.items():
             order = np.lexsort((ids, times))
             group = root.create_group(name)
-            group.attrs["sorting"] = "by_time"
+            group.attrs.create("sorting", 2, dtype=h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype="u1"))
             group.create_dataset("timestamps", data=np.asarray(times, dtype=np.float64)[order]).attrs["units"] = "ms"
             group.create_dataset("node_ids", data=np.asarray(ids, dtype=np.uint64)[order])
     os.replace(tmp, path)
