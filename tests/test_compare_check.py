@@ -44,7 +44,11 @@ def args_for(tmp_path: Path, **extra) -> argparse.Namespace:
 
 
 def test_broken_tau_m_fails_check_and_a_faithful_copy_is_exact(tmp_path, capsys):
-    model = io.load(BRUNEL, overrides=["parameters.order=50"])
+    # NEST's example values (J 0.1 mV, g 5): at order 50 the seeds agree closely, so the 10% error must show.
+    # In the asynchronous irregular default (J 0.5 mV, g 8) the per-neuron rate distributions of two seeds
+    # differ more than a 10% tau_m error moves them (KS 0.27 against a tolerance of 0.47, measured):
+    # docs/comparison.md states this limit of the seed-spread tolerance.
+    model = io.load(BRUNEL, overrides=["parameters.order=50", "parameters.J=0.1", "parameters.g=5"])
     runners = {"nest": nest_backend, "nest-copy": nest_backend, "nest-tau_m+10%": perturbed("broken", 1.1)}
     status = check_command(model, runners, args_for(tmp_path))
     assert status == 1
