@@ -59,6 +59,17 @@ def is_source(d: Description, population: str) -> bool:
     return model != MULTICOMPARTMENT and MODELS[model].kind == "source"
 
 
+def recorded(d: Description) -> tuple[list[str], dict[str, list[int]]]:
+    """Populations whose spikes are recorded, and cells whose V_m is recorded (refused for spike sources)."""
+    spikes = d.simulation.record.spikes
+    pops = list(d.populations) if spikes == "all" else list(spikes)
+    v = {r.population: list(r.ids) for r in d.simulation.record.v}
+    for pop in v:
+        if is_source(d, pop):
+            raise UnsupportedFeature(f"recording V_m of {pop!r}: a spike source has no membrane potential")
+    return pops, v
+
+
 def check_point_model(d: Description, population: str, target: str) -> str:
     """The population's catalogue model; UnsupportedFeature for a multicompartment cell."""
     model = cell_model(d, population)

@@ -27,18 +27,9 @@ from netbabel.converters.units import convert
 from netbabel.description.catalogue import MODELS, MULTICOMPARTMENT
 from netbabel.description.model import Description, Distribution
 from netbabel.errors import UnsupportedFeature
+from netbabel.nmodl import MECHANISMS
 
-# catalogue model -> NMODL ARTIFICIAL_CELL of netbabel/nmodl
-MECHANISMS = {
-    "iaf_psc_exp": "nb_iaf_psc_exp",
-    "iaf_psc_alpha": "nb_iaf_psc_alpha",
-    "iaf_psc_delta": "nb_iaf_psc_delta",
-    "izhikevich": "nb_izhikevich",
-    "iaf_cond_exp": "nb_iaf_cond_exp",
-    "aeif_cond_exp": "nb_aeif_cond_exp",
-    "iaf_cond_alpha": "nb_iaf_cond_alpha",
-    "hh_cond_exp_traub": "nb_hh_cond_exp_traub",
-}
+# catalogue model -> NMODL ARTIFICIAL_CELL of netbabel/nmodl: netbabel.nmodl.MECHANISMS
 SPIKE_OFFSET = 0.49  # in units of dt: emission time of a spike after its grid time
 # current changes reach the cell one step after their event (delay dt, as the NEST export's generators);
 # a hair more than dt because NEURON's MPI spike exchange refuses a minimum NetCon delay of exactly dt

@@ -227,13 +227,7 @@ class ScriptWriter:
         return lines
 
     def recording(self) -> str:
-        d = self.d
-        spikes = d.simulation.record.spikes
-        pops = list(d.populations) if spikes == "all" else list(spikes)
-        v = {r.population: list(r.ids) for r in d.simulation.record.v}
-        for pop in v:
-            if conv.is_source(d, pop):
-                raise UnsupportedFeature(f"recording V_m of {pop!r}: a spike source has no membrane potential")
+        pops, v = conv.recorded(self.d)
         return RECORDING.format(spikes=conv.py(pops), v=conv.py(v))
 
 

@@ -251,13 +251,7 @@ class PyNNScript:
         return lines
 
     def recording(self) -> str:
-        d = self.d
-        spikes = d.simulation.record.spikes
-        pops = list(d.populations) if spikes == "all" else list(spikes)
-        v = {r.population: list(r.ids) for r in d.simulation.record.v}
-        for pop in v:
-            if nconv.is_source(d, pop):
-                raise UnsupportedFeature(f"recording V_m of {pop!r}: a spike source has no membrane potential")
+        pops, v = nconv.recorded(self.d)
         return RECORDING.format(spikes=nconv.py(pops), v=nconv.py(v))
 
 
