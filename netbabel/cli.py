@@ -229,7 +229,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from netbabel.atomic import atomic_path
 
     description = read_input(args.model, args)
-    publisher = _module({"neuroml": "netbabel.exporters.neuroml"}, "neuroml", "output format")
+    publisher = _module({"osb": "netbabel.publish"}, "osb", "publisher")
     with atomic_path(Path(args.output), directory=True) as tmp:
         publisher.publish(description, tmp, args)
     print(f"wrote {args.output}", file=sys.stderr)

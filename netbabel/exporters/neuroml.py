@@ -9,8 +9,8 @@ and cell-type mapping is in `netbabel.converters.neuroml`. What NeuroML2 cannot
 express (delta synapses, NMODL-only mechanisms, per-cell initial potentials,
 ...) is refused with the reason, never dropped.
 
-`publish(description, out_dir, options)` writes an Open Source Brain bundle
-(NeuroML2 + LEMS + OMV tests + README); see `netbabel publish`.
+The Open Source Brain bundle (NeuroML2 + LEMS + OMV tests + README) of `netbabel publish`
+is written by `netbabel.publish`, which runs this exporter and the neuroml backend.
 """
 
 from __future__ import annotations
@@ -810,12 +810,3 @@ def _write_lems(d: Description, name: str, network_id: str, network_file: Path, 
     finally:
         os.chdir(cwd)
     return lems_file
-
-
-# -- publishing ---------------------------------------------------------------------------------------
-
-def publish(description: Description, out_dir: Path, options: argparse.Namespace) -> None:
-    """An Open Source Brain bundle: NeuroML2 + LEMS, OMV tests and a README (see exporters/_neuroml_publish.py)."""
-    from netbabel.exporters import _neuroml_publish
-
-    _neuroml_publish.publish(description, Path(out_dir), options)

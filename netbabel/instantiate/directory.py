@@ -31,15 +31,12 @@ from netbabel.errors import NetbabelError
 from netbabel.instantiate.inputs import PoissonPlan, check_constant, plan_poisson, spike_block
 from netbabel.instantiate.positions import population_positions
 from netbabel.instantiate.rules import (
-    EDGES_PER_BLOCK, ProjectionPlan, edge_block, plan_projection,
+    EDGES_PER_BLOCK, ProjectionPlan, edge_block, explicit_edges, explicit_size, plan_projection,
 )
-from netbabel.instantiate.values import (
-    DELAY, V_INIT, WEIGHT, ValueSampler, generator, round_delays, steps_per_ms,
-)
+from netbabel.instantiate.values import V_INIT, ValueSampler, generator, steps_per_ms
 from netbabel.instantiate.writer import BAND_EDGES, CACHE_BYTES, EdgePopulationWriter, SpikeWriter, id_dtype, write_nodes
 
 TASK_EDGES = 1 << 21  # default work per task (edges or spikes)
-EXPLICIT_CHUNK = 1 << 20
 BYTES_PER_EDGE = 4 + 4 + 4 + 8 + 8 + 16  # ids, group index, weight, delay, one source-index range
 BYTES_PER_SPIKE = 16
 DISK_MARGIN = 1.05
@@ -61,7 +58,7 @@ class Job:
             if plan is not None:
                 total += plan.expected_edges
             else:
-                total += _explicit_size(self.description, i)
+                total += explicit_size(self.description, i)
         return total
 
     def expected_spikes(self) -> float:
@@ -182,58 +179,6 @@ class _Runner:
 
 
 # -- explicit projections ---------------------------------------------------------
-
-def _explicit_population(description: Description, index: int) -> tuple[Path, str]:
-    rule = description.projections[index].rule
-    path = description.resolve_path(rule.file)
-    name = rule.population or description.projection_name(index)
-    return path, name
-
-
-def _explicit_size(description: Description, index: int) -> int:
-    path, name = _explicit_population(description, index)
-    try:
-        with h5py.File(path, "r") as f:
-            return int(f[f"edges/{name}/source_node_id"].shape[0])
-    except (OSError, KeyError) as exc:
-        raise NetbabelError(f"cannot read edge population {name!r}: {exc}", str(path),
-                            f"/projections/{index}/rule") from None
-
-
-def _explicit_edges(description: Description, index: int) -> Iterator[tuple]:
-    """Edges of an explicit projection from its file; missing weights/delays drawn from the projection."""
-    path, name = _explicit_population(description, index)
-    proj = description.projections[index]
-    ns, nt = description.size(proj.source), description.size(proj.target)
-    where = f"/projections/{index}"
-    dt = description.value(description.simulation.dt)
-    seed = description.simulation.seed
-    weight = ValueSampler(description, proj.weight, f"{where}/weight", "weight")
-    delay = ValueSampler(description, proj.delay, f"{where}/delay", "delay")
-    with h5py.File(path, "r") as f:
-        g = f[f"edges/{name}"]
-        n = g["source_node_id"].shape[0]
-        attrs = g.get("0", {})
-        for k, e0 in enumerate(range(0, n, EXPLICIT_CHUNK)):
-            e1 = min(n, e0 + EXPLICIT_CHUNK)
-            s = g["source_node_id"][e0:e1].astype(np.int64)
-            t = g["target_node_id"][e0:e1].astype(np.int64)
-            if s.size and (s.min() < 0 or s.max() >= ns or t.min() < 0 or t.max() >= nt):
-                raise NetbabelError(f"edge population {name!r} has node ids outside the populations "
-                                    f"({ns} sources, {nt} targets)", str(path), f"{where}/rule")
-            if "syn_weight" in attrs:
-                w = attrs["syn_weight"][e0:e1].astype(np.float64)
-            else:
-                w = weight.draw(None if weight.constant is not None else generator(seed, WEIGHT, index, k), s.size)
-            if "delay" in attrs:
-                d = round_delays(attrs["delay"][e0:e1].astype(np.float64), dt)
-            else:
-                d = round_delays(delay.draw(None if delay.constant is not None else generator(seed, DELAY, index, k),
-                                            s.size), dt)
-            yield s, t, w, d
-
-
-# -- estimates ----------------------------------------------------------------------
 
 def free_bytes(path: Path) -> int:
     """Free space on the file system holding `path` (monkeypatched in tests)."""
@@ -435,9 +380,9 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
             proj = d.projections[i]
             w = EdgePopulationWriter(f, d.projection_name(i), proj.source, proj.target, d.size(proj.source),
                                      d.size(proj.target), edge_type_id=i,
-                                     expected_size=plan.expected_edges if plan else _explicit_size(d, i))
+                                     expected_size=plan.expected_edges if plan else explicit_size(d, i))
             if plan is None:
-                for s, t, wt, dl in _explicit_edges(d, i):
+                for s, t, wt, dl in explicit_edges(d, i):
                     w.append(s, t, wt, dl)
                     tick(s.size)
             else:

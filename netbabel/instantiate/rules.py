@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 
+import h5py
 import numpy as np
 
 from netbabel.description.model import Description
@@ -439,10 +441,9 @@ def iter_edges(description: Description, projection_index: int,
     chunks of 2^20 edges (`blocks` then counts those chunks), with the file's syn_weight and delay.
     """
     if description.projections[projection_index].rule.type == "explicit":
-        from netbabel.instantiate.directory import _explicit_edges
 
         wanted = None if blocks is None else set(blocks)
-        for k, (s, t, w, d) in enumerate(_explicit_edges(description, projection_index)):
+        for k, (s, t, w, d) in enumerate(explicit_edges(description, projection_index)):
             if wanted is None or k in wanted:
                 yield EdgeBlock(projection_index, k, int(t.min()) if t.size else 0,
                                 int(t.max()) + 1 if t.size else 0, s, t, w, d)
@@ -450,3 +451,61 @@ def iter_edges(description: Description, projection_index: int,
     plan = plan_projection(description, projection_index)
     for block in (range(plan.n_blocks) if blocks is None else blocks):
         yield edge_block(plan, block)
+
+
+# -- explicit projections (edges read from a SONATA file) --------------------------------
+
+EXPLICIT_CHUNK = 1 << 20
+
+
+def explicit_population(description: Description, index: int) -> tuple[Path, str]:
+    rule = description.projections[index].rule
+    path = description.resolve_path(rule.file)
+    name = rule.population or description.projection_name(index)
+    return path, name
+
+
+def explicit_size(description: Description, index: int) -> int:
+    path, name = explicit_population(description, index)
+    try:
+        with h5py.File(path, "r") as f:
+            return int(f[f"edges/{name}/source_node_id"].shape[0])
+    except (OSError, KeyError) as exc:
+        raise NetbabelError(f"cannot read edge population {name!r}: {exc}", str(path),
+                            f"/projections/{index}/rule") from None
+
+
+def explicit_edges(description: Description, index: int) -> Iterator[tuple]:
+    """Edges of an explicit projection from its file; missing weights/delays drawn from the projection."""
+    path, name = explicit_population(description, index)
+    proj = description.projections[index]
+    ns, nt = description.size(proj.source), description.size(proj.target)
+    where = f"/projections/{index}"
+    dt = description.value(description.simulation.dt)
+    seed = description.simulation.seed
+    weight = ValueSampler(description, proj.weight, f"{where}/weight", "weight")
+    delay = ValueSampler(description, proj.delay, f"{where}/delay", "delay")
+    with h5py.File(path, "r") as f:
+        g = f[f"edges/{name}"]
+        n = g["source_node_id"].shape[0]
+        attrs = g.get("0", {})
+        for k, e0 in enumerate(range(0, n, EXPLICIT_CHUNK)):
+            e1 = min(n, e0 + EXPLICIT_CHUNK)
+            s = g["source_node_id"][e0:e1].astype(np.int64)
+            t = g["target_node_id"][e0:e1].astype(np.int64)
+            if s.size and (s.min() < 0 or s.max() >= ns or t.min() < 0 or t.max() >= nt):
+                raise NetbabelError(f"edge population {name!r} has node ids outside the populations "
+                                    f"({ns} sources, {nt} targets)", str(path), f"{where}/rule")
+            if "syn_weight" in attrs:
+                w = attrs["syn_weight"][e0:e1].astype(np.float64)
+            else:
+                w = weight.draw(None if weight.constant is not None else generator(seed, WEIGHT, index, k), s.size)
+            if "delay" in attrs:
+                d = round_delays(attrs["delay"][e0:e1].astype(np.float64), dt)
+            else:
+                d = round_delays(delay.draw(None if delay.constant is not None else generator(seed, DELAY, index, k),
+                                            s.size), dt)
+            yield s, t, w, d
+
+
+# -- estimates ----------------------------------------------------------------------

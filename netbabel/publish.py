@@ -8,9 +8,10 @@ DIR receives:
 - `README.md`: what the model is, provenance, citation, how to run and test it.
 
 Expected values: computed by running the exported LEMS file in jNeuroML (netbabel's `neuroml`
-backend), once per seed for seeds seed, seed+1, seed+2 when the model has random inputs. NEST is not
-run here: an exporter may not call another format's backend, and the equivalence of jNeuroML and
-NEST for the exported cell types is what netbabel's own tests check (tests/test_neuroml_simulate.py).
+backend), once per seed for seeds seed, seed+1, seed+2 when the model has random inputs. This module
+sits above exporters and backends (it runs the NeuroML exporter, then the neuroml backend); NEST is
+not run here: the equivalence of jNeuroML and NEST for the exported cell types is what netbabel's
+own tests check (tests/test_neuroml_simulate.py, tests/test_neuroml_publish.py).
 Tolerance (OMV's relative tolerance): max(3 x the seed-to-seed standard deviation / mean,
 RATE_TOLERANCE_FLOOR); the floor covers engine differences (jNeuroML vs jNeuroML-NEURON: both
 integrate on the same dt grid, spike times agree to a few steps).
