@@ -231,7 +231,7 @@ def test_inexpressible_features_are_refused(tmp_path):
     mc = mc_model(tmp_path)
     mc.cell_types["bs"].sections[1].mechanisms["kdr"] = {"gbar": 0.01}
     mc.cell_types["bs"].mod_files = ["kdr.mod"]
-    _refused(mc, tmp_path, "mechanism 'kdr' exists only as NMODL \\(kdr.mod\\)")
+    _refused(mc, tmp_path, "mechanism 'kdr' exists only as NMODL \\(kdr.mod\\).*Fallback: export with --to netpyne")
     assert not (tmp_path / "refused").exists() or not any((tmp_path / "refused").glob("*.nml"))
 
 

@@ -125,7 +125,9 @@ def _check_mechanisms(ct: CellType, where: str) -> None:
                 raise UnsupportedFeature(
                     f"section {sec.name}: mechanism {mech!r} exists only as NMODL ({mods}); NeuroML2 needs a "
                     "channel definition (ionChannelHH / ComponentType) and netbabel does not invent one. Only "
-                    "NEURON's built-in hh and pas are mapped", None, f"{where}/sections")
+                    "NEURON's built-in hh and pas are mapped. Fallback: export with --to netpyne or --to sonata, "
+                    "which carry the NMODL files, or describe the channel in NeuroML2 and import that model",
+                    None, f"{where}/sections")
             for key, value in params.items():
                 if isinstance(value, list):
                     raise UnsupportedFeature(f"section {sec.name}: non-uniform {mech}.{key} (one value per segment) "
