@@ -11,7 +11,7 @@ import yaml
 
 from netbabel.atomic import atomic_path
 from netbabel.description.model import Description
-from netbabel.errors import NetbabelError, Problem
+from netbabel.errors import NetbabelError
 
 MAX_BYTES = 50 * 1024 * 1024
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -165,7 +165,3 @@ def save(description: Description | dict, path: str | Path, fmt: str | None = No
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return path
-
-
-def problems_of(exc: NetbabelError) -> list[Problem]:
-    return exc.problems

@@ -55,14 +55,6 @@ class Metadata:
 
 
 @dataclass
-class Point3D:
-    x: float
-    y: float
-    z: float
-    diam: float
-
-
-@dataclass
 class Section:
     """One unbranched cable of a multicompartment cell."""
 
