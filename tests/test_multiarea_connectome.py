@@ -6,7 +6,6 @@ import csv
 import gzip
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,16 +18,12 @@ from netbabel.errors import NetbabelError
 from netbabel.importers import multiarea
 from netbabel.importers.multiarea import build_description, detect, load_connectome, population_name
 
-REPO = Path(__file__).resolve().parents[1]
+from multiarea_data import multiarea_data
+
 
 
 def data_dir() -> Path:
-    env = os.environ.get("NETBABEL_MULTIAREA_DATA")
-    root = Path(env) if env else (REPO.parent / "shared" / "data" / "multiarea").resolve()
-    if not (root / "upstream").is_dir() or not (root / "fullscale").is_dir():
-        pytest.skip(f"multi-area reference data not found at {root}: the upstream files are CC BY-NC-SA and "
-                    "never bundled (set NETBABEL_MULTIAREA_DATA; see reference_models/multiarea/README.md)")
-    return root
+    return multiarea_data("fullscale")
 
 
 def rows(path: Path) -> list[dict[str, str]]:

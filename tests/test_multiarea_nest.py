@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,18 +22,14 @@ from netbabel.cli import main
 from netbabel.description import load
 from netbabel.spikereport import read_report
 
-REPO = Path(__file__).resolve().parents[1]
+from multiarea_data import multiarea_data
+
 DURATION = 400.0  # ms: 1 s takes minutes on a loaded 2-core machine
 WINDOW = (100.0, 400.0)  # ms, after the start transient (V_m starts at N(-150, 50) mV)
 
 
 def data_dir() -> Path:
-    env = os.environ.get("NETBABEL_MULTIAREA_DATA")
-    root = Path(env) if env else (REPO.parent / "shared" / "data" / "multiarea").resolve()
-    if not (root / "upstream").is_dir() or not (root / "sim_V1V2").is_dir():
-        pytest.skip(f"multi-area reference data not found at {root}: the upstream files are CC BY-NC-SA and "
-                    "never bundled (set NETBABEL_MULTIAREA_DATA; see reference_models/multiarea/README.md)")
-    return root
+    return multiarea_data("sim_V1V2")
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,8 @@ from netbabel.description import (
 from netbabel.errors import NetbabelError, UnsupportedFeature
 from netbabel.spikereport import read_report
 
-REPO = Path(__file__).resolve().parents[1]
+from multiarea_data import multiarea_data
+
 TAU_EX, TAU_IN = 0.5, 2.0
 
 
@@ -122,11 +122,7 @@ def test_refusals():
 
 
 def _data_root() -> Path:
-    env = os.environ.get("NETBABEL_MULTIAREA_DATA")
-    root = Path(env) if env else (REPO.parent / "shared" / "data" / "multiarea").resolve()
-    if not (root / "upstream").is_dir():
-        pytest.skip(f"multi-area reference data not found at {root} (set NETBABEL_MULTIAREA_DATA)")
-    return root
+    return multiarea_data()
 
 
 def test_generic_transform_reproduces_upstream_scale_network():

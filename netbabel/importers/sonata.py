@@ -20,6 +20,7 @@ Units per model type: see `netbabel.converters.sonata` and docs/sonata.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import json
@@ -397,21 +398,13 @@ class _Builder:
 
     # -- nodes -------------------------------------------------------------------
     def _read_nodes(self, nodes_file: Path, type_files: list[Path]) -> None:
-        import h5py
-
         types: dict[int, dict] = {}
         type_file_of: dict[int, Path] = {}
         for tf in type_files:
             table = _types_for(tf, "node_type_id", nodes_file, "nodes")
             types.update(table)
             type_file_of.update({k: tf for k in table})
-        try:
-            f = h5py.File(nodes_file, "r")
-        except OSError as exc:
-            raise NetbabelError(f"not a readable HDF5 file ({exc})", str(nodes_file)) from None
-        with f:
-            if "nodes" not in f:
-                raise NetbabelError("no /nodes group: not a SONATA nodes file", str(nodes_file))
+        with _sonata_h5(nodes_file, "nodes") as f:
             for pop_name, g in f["nodes"].items():
                 self._read_node_population(nodes_file, type_files, pop_name, g, types, type_file_of)
 
@@ -620,18 +613,10 @@ class _Builder:
 
     # -- edges -------------------------------------------------------------------
     def _read_edges(self, edges_file: Path, type_files: list[Path]) -> None:
-        import h5py
-
         types: dict[int, dict] = {}
         for tf in type_files:
             types.update(_types_for(tf, "edge_type_id", edges_file, "edges"))
-        try:
-            f = h5py.File(edges_file, "r")
-        except OSError as exc:
-            raise NetbabelError(f"not a readable HDF5 file ({exc})", str(edges_file)) from None
-        with f:
-            if "edges" not in f:
-                raise NetbabelError("no /edges group: not a SONATA edges file", str(edges_file))
+        with _sonata_h5(edges_file, "edges") as f:
             for name, g in f["edges"].items():
                 _EdgeReader(self, edges_file, type_files, name, g, types).read()
 
@@ -1244,6 +1229,21 @@ def _read_spikes_csv(path: Path) -> dict[str | None, tuple[np.ndarray, np.ndarra
         except (ValueError, IndexError):
             raise NetbabelError(f"line {lineno}: invalid spike row", str(path)) from None
     return {p: (np.asarray(i, np.int64), np.asarray(t)) for p, (i, t) in by_pop.items()}
+
+
+@contextlib.contextmanager
+def _sonata_h5(path: Path, root: str) -> Iterator[Any]:
+    """An open SONATA nodes/edges HDF5 file that has the `/root` group, or a located NetbabelError."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise NetbabelError(f"not a readable HDF5 file ({exc})", str(path)) from None
+    with f:
+        if root not in f:
+            raise NetbabelError(f"no /{root} group: not a SONATA {root} file", str(path))
+        yield f
 
 
 def write_spike_file(path: Path, population: str, node_ids: np.ndarray, times: np.ndarray) -> None:
