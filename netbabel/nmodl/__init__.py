@@ -31,6 +31,7 @@ MECHANISMS = {
     "aeif_cond_exp": "nb_aeif_cond_exp",
     "iaf_cond_alpha": "nb_iaf_cond_alpha",
     "hh_cond_exp_traub": "nb_hh_cond_exp_traub",
+    "izhikevich2007_cond_beta": "nb_izhikevich2007_cond_beta",
 }
 VECSTIM = "VecStim"
 _LIBRARY_NAMES = ("libnrnmech.so", "libnrnmech.dylib", "nrnmech.dll")
