@@ -141,6 +141,7 @@ def test_libsonata_reads_every_file(reference_dir, mixed_file):
         assert np.array_equal(pop.get_attribute("syn_weight", everything), raw[prefix + "0/syn_weight"])
         assert np.array_equal(pop.get_attribute("delay", everything), raw[prefix + "0/delay"])
         assert np.all(raw[prefix + "edge_type_id"] == i) and np.all(raw[prefix + "edge_group_id"] == 0)
+        assert np.array_equal(raw[prefix + "edge_group_index"], np.arange(src.size))
         for node in rng.integers(0, d.size(proj["target"]), 5):
             assert np.array_equal(pop.afferent_edges([int(node)]).flatten(), np.flatnonzero(tgt == node))
         for node in rng.integers(0, d.size(proj["source"]), 5):

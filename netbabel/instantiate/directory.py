@@ -31,13 +31,15 @@ from netbabel.errors import NetbabelError
 from netbabel.instantiate.inputs import PoissonPlan, check_constant, plan_poisson, spike_block
 from netbabel.instantiate.positions import population_positions
 from netbabel.instantiate.rules import (
-    EDGES_PER_BLOCK, ProjectionPlan, edge_block, explicit_edges, explicit_size, plan_projection,
+    EDGES_PER_BLOCK, ProjectionPlan, block_arrays, explicit_edges, explicit_size, plan_projection,
 )
-from netbabel.instantiate.values import V_INIT, ValueSampler, generator, steps_per_ms
-from netbabel.instantiate.writer import BAND_EDGES, CACHE_BYTES, EdgePopulationWriter, SpikeWriter, id_dtype, write_nodes
+from netbabel.instantiate.values import V_INIT, ValueSampler, generator, steps_to_ms
+from netbabel.instantiate.writer import (
+    BAND_EDGES, CACHE_BYTES, SORT_EDGES, EdgePopulationWriter, SpikeWriter, write_nodes,
+)
 
 TASK_EDGES = 1 << 21  # default work per task (edges or spikes)
-BYTES_PER_EDGE = 4 + 4 + 4 + 8 + 8 + 16  # ids, group index, weight, delay, one source-index range
+BYTES_PER_EDGE = 4 + 4 + 8 + 8 + 8  # node ids, weight, delay, one source-index range (uint32 pair)
 BYTES_PER_SPIKE = 16
 DISK_MARGIN = 1.05
 
@@ -92,27 +94,10 @@ def _init_worker(description: Description) -> None:
     _STATE["job"] = make_job(description)
 
 
-def _edge_task(index: int, b0: int, b1: int) -> list[tuple]:
-    """A task's blocks, each packed for the trip to the writer: targets as counts per target (edges are
-    sorted by target) and delays as whole steps; `_unpack` restores exactly the same arrays."""
+def _edge_task(index: int, b0: int, b1: int) -> list:
+    """A task's blocks in compact form (uint32 ids, delays as whole steps; see `block_arrays`)."""
     plan = _STATE["job"].projections[index]
-    r = steps_per_ms(plan.dt)
-    packed = []
-    for b in range(b0, b1):
-        e = edge_block(plan, b)
-        counts = np.bincount(e.targets - e.target_start, minlength=e.target_stop - e.target_start)
-        delays = (r, np.rint(e.delays * r).astype(np.int32)) if r == round(r) else e.delays
-        packed.append((e.sources.astype(id_dtype(plan.ns)), (e.target_start, counts), e.weights, delays))
-    return packed
-
-
-def _unpack(packed: tuple, n_target: int) -> tuple:
-    s, (t0, counts), w, d = packed
-    t = np.repeat(np.arange(t0, t0 + counts.size, dtype=id_dtype(n_target)), counts)
-    if isinstance(d, tuple):
-        r, steps = d
-        d = steps.astype(np.float64) / r
-    return s, t, w, d
+    return [block_arrays(plan, b) for b in range(b0, b1)]
 
 
 def _spike_task(index: int, b0: int, b1: int) -> tuple:
@@ -195,8 +180,9 @@ def estimate(job: Job, processes: int = 1) -> dict[str, float]:
     largest = max([p.expected_edges for p in job.projections if p is not None] + [0.0])
     task = min(max(TASK_EDGES, EDGES_PER_BLOCK), largest)
     workers = max(1, processes)
-    in_flight = 1 if workers == 1 else 2 + workers
-    memory = 150e6 * (workers + 1) + min(largest, BAND_EDGES) * 50 + task * 60 * in_flight
+    in_flight = 2 if workers == 1 else 2 + workers
+    # source ids kept for the index (2 bytes), their sort (order + numpy's buffer), ranges of one band, tasks
+    memory = 150e6 * (workers + 1) + largest * 2 + min(largest, SORT_EDGES) * 16 + BAND_EDGES * 24 + task * 40 * in_flight
     return {"edges": edges, "spikes": spikes, "disk_bytes": disk, "memory_bytes": memory}
 
 
@@ -380,7 +366,8 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
             proj = d.projections[i]
             w = EdgePopulationWriter(f, d.projection_name(i), proj.source, proj.target, d.size(proj.source),
                                      d.size(proj.target), edge_type_id=i,
-                                     expected_size=plan.expected_edges if plan else explicit_size(d, i))
+                                     expected_size=plan.expected_edges if plan else explicit_size(d, i),
+                                     exact_size=plan.exact_edges if plan else explicit_size(d, i))
             if plan is None:
                 for s, t, wt, dl in explicit_edges(d, i):
                     w.append(s, t, wt, dl)
@@ -388,10 +375,9 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
             else:
                 for _ in _tasks(plan.n_blocks, plan.block_targets * plan.expected_edges / max(plan.nt, 1),
                                 plan.block_targets, chunk_size):
-                    for packed in next(results):
-                        s, t, wt, dl = _unpack(packed, plan.nt)
-                        w.append(s, t, wt, dl)
-                        tick(s.size)
+                    for e in next(results):
+                        w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt))
+                        tick(len(e))
             w.finish()
     with h5py.File(tmp / "inputs.h5", "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007) as f:
         f.create_group("spikes").attrs["magic"] = np.uint32(0x0A7A)

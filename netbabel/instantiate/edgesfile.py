@@ -9,7 +9,8 @@ import h5py
 
 from netbabel.atomic import atomic_path
 from netbabel.description.model import Description
-from netbabel.instantiate.rules import edge_block, plan_projection
+from netbabel.instantiate.rules import block_arrays, plan_projection
+from netbabel.instantiate.values import steps_to_ms
 from netbabel.instantiate.writer import CACHE_BYTES, EdgePopulationWriter
 
 
@@ -35,9 +36,9 @@ def write_edges_file(path: Path | str, description: Description, projections: Se
             tgt = node_population_names(proj.target) if node_population_names else proj.target
             plan = plan_projection(description, i)
             w = EdgePopulationWriter(f, name, src, tgt, plan.ns, plan.nt, expected_size=plan.expected_edges,
-                                     edge_type_id=edge_type_ids(i) if edge_type_ids else i)
+                                     exact_size=plan.exact_edges, edge_type_id=edge_type_ids(i) if edge_type_ids else i)
             for b in range(plan.n_blocks):
-                block = edge_block(plan, b)
-                w.append(block.sources, block.targets, block.weights, block.delays)
+                e = block_arrays(plan, b)
+                w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt))
             w.finish()
     return path

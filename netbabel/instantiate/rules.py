@@ -39,7 +39,10 @@ import numpy as np
 
 from netbabel.description.model import Description
 from netbabel.errors import NetbabelError
-from netbabel.instantiate.values import CONNECT, DELAY, SPLIT, WEIGHT, ValueSampler, generator, round_delays
+from netbabel.instantiate.values import (
+    CONNECT, DELAY, SPLIT, WEIGHT, StepSampler, ValueSampler, evaluator, generator, round_delays, steps_to_ms,
+)
+from netbabel.instantiate.writer import id_dtype
 
 EDGES_PER_BLOCK = 1 << 20
 MAX_BLOCK_TARGETS = 1 << 14
@@ -55,10 +58,10 @@ class EdgeBlock:
     block: int
     target_start: int
     target_stop: int
-    sources: np.ndarray  # int64
-    targets: np.ndarray  # int64, non-decreasing
+    sources: np.ndarray  # int64 (uint32 from `block_arrays`)
+    targets: np.ndarray  # int64 (uint32 from `block_arrays`), non-decreasing
     weights: np.ndarray  # float64
-    delays: np.ndarray  # float64, on the dt grid, >= dt
+    delays: np.ndarray  # float64, on the dt grid, >= dt (whole steps from `block_arrays`)
 
     def __len__(self) -> int:
         return int(self.sources.size)
@@ -82,6 +85,7 @@ class ProjectionPlan:
     dt: float
     weight: ValueSampler
     delay: ValueSampler
+    steps: StepSampler | None = None  # the delay as whole steps of dt
     degree: int = 0  # K of fixed_indegree / fixed_outdegree, N of fixed_total_number
     p: float | str | None = None  # probability or an expression of d
     expected_edges: float = 0.0
@@ -93,6 +97,14 @@ class ProjectionPlan:
     @property
     def exclude_self(self) -> bool:
         return self.same and not self.autapses
+
+    @property
+    def exact_edges(self) -> int | None:
+        """The number of edges the rule makes, when it is fixed (not for pairwise_bernoulli)."""
+        pool = self.ns - 1 if self.exclude_self else self.ns
+        return {"fixed_total_number": self.degree, "fixed_indegree": self.degree * self.nt,
+                "fixed_outdegree": self.degree * self.ns, "all_to_all": pool * self.nt,
+                "one_to_one": 0 if self.exclude_self else self.nt}.get(self.kind)
 
     def block_range(self, block: int) -> tuple[int, int]:
         t0 = block * self.block_targets
@@ -121,15 +133,18 @@ def plan_projection(description: Description, index: int) -> ProjectionPlan:
     proj = description.projections[index]
     where = f"/projections/{index}"
     rule = proj.rule
-    ns, nt = description.size(proj.source), description.size(proj.target)
+    value = evaluator(description)
+    ns, nt = (int(round(value(description.populations[p].size))) for p in (proj.source, proj.target))
+    name = description.projection_name(index)
     plan = ProjectionPlan(
-        index=index, name=description.projection_name(index), kind=rule.type, source=proj.source,
+        index=index, name=name, kind=rule.type, source=proj.source,
         target=proj.target, ns=ns, nt=nt, same=proj.source == proj.target, autapses=proj.autapses,
-        multapses=proj.multapses, seed=description.simulation.seed, dt=description.value(description.simulation.dt),
-        weight=ValueSampler(description, proj.weight, f"{where}/weight", f"weight of projection {description.projection_name(index)!r}"),
-        delay=ValueSampler(description, proj.delay, f"{where}/delay", f"delay of projection {description.projection_name(index)!r}"),
+        multapses=proj.multapses, seed=description.simulation.seed, dt=value(description.simulation.dt),
+        weight=ValueSampler(description, proj.weight, f"{where}/weight", f"weight of projection {name!r}", value),
+        delay=ValueSampler(description, proj.delay, f"{where}/delay", f"delay of projection {name!r}", value),
         description=description,
     )
+    plan.steps = StepSampler(plan.delay, plan.dt)
     if "/" in plan.name:
         raise NetbabelError(f"projection name {plan.name!r} contains '/', which HDF5 group names cannot hold",
                             pointer=f"{where}/name")
@@ -140,10 +155,10 @@ def plan_projection(description: Description, index: int) -> ProjectionPlan:
         raw = getattr(rule, key)
         if raw is None:
             raise NetbabelError(f"{kind} needs {key}", pointer=f"{where}/rule")
-        value = description.value(raw)
-        if value < 0 or abs(value - round(value)) > 1e-9:
-            raise NetbabelError(f"{key} must be a non-negative integer, got {value}", pointer=f"{where}/rule/{key}")
-        plan.degree = int(round(value))
+        count = value(raw)
+        if count < 0 or abs(count - round(count)) > 1e-9:
+            raise NetbabelError(f"{key} must be a non-negative integer, got {count}", pointer=f"{where}/rule/{key}")
+        plan.degree = int(round(count))
         k = plan.degree
         if kind == "fixed_indegree":
             _check_degree(k, pool, plan.multapses, "indegree", "source", f"{where}/rule/indegree")
@@ -171,7 +186,7 @@ def plan_projection(description: Description, index: int) -> ProjectionPlan:
             indegree = float(pool)  # pairs to evaluate per target
             plan.expected_edges = _expected_distance_edges(plan, pool)
         else:
-            p = description.value(rule.p)
+            p = value(rule.p)
             if not 0.0 <= p <= 1.0:
                 raise NetbabelError(f"probability {p} is outside [0, 1]", pointer=f"{where}/rule/p")
             plan.p = p
@@ -297,10 +312,10 @@ def split_over_blocks(plan: ProjectionPlan, total, block: int, available: Callab
 
 def _fixed_indegree(plan: ProjectionPlan, rng: np.random.Generator, t0: int, t1: int):
     nb, k = t1 - t0, plan.degree
-    targets = np.repeat(np.arange(t0, t1, dtype=np.int64), k)
+    targets = np.repeat(np.arange(t0, t1, dtype=id_dtype(plan.nt)), k)
     pool = plan.ns - 1 if plan.exclude_self else plan.ns
     if plan.multapses:
-        sources = rng.integers(0, pool, nb * k, dtype=np.int64)
+        sources = rng.integers(0, pool, nb * k, dtype=id_dtype(plan.ns))
     else:
         sources = distinct_draws(rng, np.full(nb, k), pool)
     if plan.exclude_self:
@@ -314,11 +329,11 @@ def _fixed_total_number(plan: ProjectionPlan, rng: np.random.Generator, t0: int,
     nb = t1 - t0
     if plan.multapses:
         counts = rng.multinomial(n, np.full(nb, 1.0 / nb))
-        sources = rng.integers(0, pool, n, dtype=np.int64)
+        sources = rng.integers(0, pool, n, dtype=id_dtype(plan.ns))
     else:
         counts = rng.multivariate_hypergeometric(np.full(nb, pool, np.int64), n)
         sources = distinct_draws(rng, counts, pool)
-    targets = np.repeat(np.arange(t0, t1, dtype=np.int64), counts)
+    targets = np.repeat(np.arange(t0, t1, dtype=id_dtype(plan.nt)), counts)
     if plan.exclude_self:
         _skip_self(sources, targets)
     return sources, targets
@@ -419,17 +434,31 @@ RULES = {
 }
 
 
-def edge_block(plan: ProjectionPlan, block: int) -> EdgeBlock:
-    """The edges of one block: connectivity, then weights and delays from their own streams."""
+def block_arrays(plan: ProjectionPlan, block: int) -> EdgeBlock:
+    """One block in compact form: node ids uint32 (`id_dtype`), weights float64 and delays as whole steps
+    of dt (uint16 or uint32; `steps_to_ms` gives the float64 ms of `edge_block`).
+
+    Connectivity, weights and delays come from their own streams (CONNECT, WEIGHT, DELAY, block).
+    """
     t0, t1 = plan.block_range(block)
     rng = generator(plan.seed, CONNECT, plan.index, block)
     sources, targets = RULES[plan.kind](plan, rng, t0, t1)
+    sources = sources.astype(id_dtype(plan.ns), copy=False)
+    targets = targets.astype(id_dtype(plan.nt), copy=False)
     n = sources.size
     w_rng = None if plan.weight.constant is not None else generator(plan.seed, WEIGHT, plan.index, block)
-    d_rng = None if plan.delay.constant is not None else generator(plan.seed, DELAY, plan.index, block)
+    d_rng = None if plan.steps.constant is not None else generator(plan.seed, DELAY, plan.index, block)
     weights = plan.weight.draw(w_rng, n)
-    delays = round_delays(plan.delay.draw(d_rng, n), plan.dt)
-    return EdgeBlock(plan.index, block, t0, t1, sources, targets, weights, delays)
+    steps = plan.steps.draw(d_rng, n)
+    return EdgeBlock(plan.index, block, t0, t1, sources, targets, weights, steps)
+
+
+def edge_block(plan: ProjectionPlan, block: int) -> EdgeBlock:
+    """The edges of one block (int64 node ids, float64 ms delays): the values written to edges.h5."""
+    e = block_arrays(plan, block)
+    e.sources, e.targets = e.sources.astype(np.int64), e.targets.astype(np.int64)
+    e.delays = steps_to_ms(e.delays, plan.dt)
+    return e
 
 
 def iter_edges(description: Description, projection_index: int,

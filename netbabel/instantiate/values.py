@@ -16,11 +16,19 @@ A delay `d` (ms) becomes ``steps = floor(d / dt + 0.5)`` steps (round half up,
 NEST's rule for converting a time to steps), at least one step, and is stored as
 ``steps * dt`` (computed as ``steps / (1/dt)`` when 1/dt is an integer, so that
 1.5 ms stays exactly 1.5). A delay never falls below dt.
+
+`StepSampler` draws a distributed delay directly as a whole number of steps: the
+probability of each step (the distribution, truncated or clipped to its bounds, then
+rounded as above) is computed once, and steps are drawn from it with a table of 2^16
+equally likely slots (16 random bits per delay) plus, for the few slots left over by
+rounding the probabilities down to multiples of 2^-16, an inverse-CDF draw from the
+remainders: every step keeps its exact probability (to double precision).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -39,6 +47,14 @@ SPLIT = 7  # projection-level splits of fixed_total_number / fixed_outdegree cou
 MAX_REDRAW_ROUNDS = 1000
 
 
+def evaluator(description: Description) -> Callable[[object], float]:
+    """`description.value` with the parameters resolved once (value() re-checks them on every call)."""
+    from netbabel.description.expressions import evaluate_value
+
+    params = description.resolved_parameters()
+    return lambda v: evaluate_value(v, params)
+
+
 def generator(seed: int, kind: int, index: int, *more: int) -> np.random.Generator:
     """The Generator of one (kind, index, block...) stream."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy=int(seed), spawn_key=(kind, index, *more))))
@@ -51,14 +67,16 @@ def is_constant(q: Quantity | None) -> bool:
 class ValueSampler:
     """Draws n values of one quantity (number, expression or distribution), evaluated once."""
 
-    def __init__(self, description: Description, q: Quantity, where: str, what: str):
+    def __init__(self, description: Description, q: Quantity, where: str, what: str,
+                 value: Callable[[object], float] | None = None):
         self.where, self.what = where, what
+        value = value or description.value
         if not isinstance(q, Distribution):
-            self.constant: float | None = description.value(q)
+            self.constant: float | None = value(q)
             return
         self.constant = None
         self.kind = q.distribution
-        ev = lambda v: None if v is None else description.value(v)  # noqa: E731
+        ev = lambda v: None if v is None else value(v)  # noqa: E731
         self.mean, self.sd, self.mu, self.sigma = ev(q.mean), ev(q.sd), ev(q.mu), ev(q.sigma)
         low, high = ev(q.low), ev(q.high)
         if self.kind == "uniform":
@@ -94,17 +112,60 @@ class ValueSampler:
             return x
         if self.bounds == "clip":
             return np.clip(x, self.low, self.high, out=x)
-        bad = np.flatnonzero((x < self.low) | (x > self.high))
+        bad = np.flatnonzero(self._outside(x))
         rounds = 0
         while bad.size:
             rounds += 1
             if rounds > MAX_REDRAW_ROUNDS:
-                raise NetbabelError(f"{self.what}: almost no values of the {self.kind} distribution fall in "
-                                    f"[{self.low}, {self.high}]; redrawing does not terminate", pointer=self.where)
+                raise self._never()
             y = self._raw(rng, bad.size)
             x[bad] = y
-            bad = bad[(y < self.low) | (y > self.high)]
+            bad = bad[self._outside(y)]
         return x
+
+    def _outside(self, x: np.ndarray) -> np.ndarray:
+        if self.high == math.inf:
+            return x < self.low
+        if self.low == -math.inf:
+            return x > self.high
+        return (x < self.low) | (x > self.high)
+
+    def _never(self) -> NetbabelError:
+        return NetbabelError(f"{self.what}: almost no values of the {self.kind} distribution fall in "
+                             f"[{self.low}, {self.high}]; redrawing does not terminate", pointer=self.where)
+
+    def cdf(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P(X < x), P(X >= x)) of the distribution before bounds (both tails accurate)."""
+        x = np.asarray(x, dtype=float)
+        if self.kind == "uniform":
+            width = self.high - self.low
+            below = np.clip((x - self.low) / width, 0.0, 1.0)
+            return below, 1.0 - below
+        if self.kind == "normal":
+            z = (x - self.mean) / (self.sd * math.sqrt(2.0))
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = np.where(x > 0, (np.log(np.maximum(x, 1e-300)) - self.mu) / (self.sigma * math.sqrt(2.0)), -np.inf)
+        erfc = np.vectorize(math.erfc, otypes=[float])
+        return 0.5 * erfc(-z), 0.5 * erfc(z)
+
+    def degenerate(self) -> float | None:
+        """The single value of a distribution of width 0 (sd 0, sigma 0, low == high), else None."""
+        if self.constant is not None:
+            return self.constant
+        if self.kind == "uniform":
+            return self.low if self.high == self.low else None
+        if self.kind == "normal" and self.sd == 0:
+            v = self.mean
+        elif self.kind == "lognormal" and self.sigma == 0:
+            v = math.exp(self.mu)
+        else:
+            return None
+        if self.bounds == "clip":
+            return min(max(v, self.low), self.high)
+        if not self.low <= v <= self.high:
+            raise self._never()
+        return v
 
 
 def steps_per_ms(dt: float) -> float:
@@ -121,6 +182,112 @@ def round_delays(d: np.ndarray, dt: float) -> np.ndarray:
     if r == round(r):
         return np.divide(steps, r, out=steps)
     return np.multiply(steps, dt, out=steps)
+
+
+def delay_steps(d: float, dt: float) -> int:
+    """The whole number of steps of one delay (see the module docstring)."""
+    return max(1, int(math.floor(d * steps_per_ms(dt) + 0.5)))
+
+
+def steps_to_ms(steps: np.ndarray, dt: float) -> np.ndarray:
+    """Delays (float64 ms) of whole steps, the same doubles as `round_delays` gives."""
+    r = steps_per_ms(dt)
+    out = steps.astype(np.float64)
+    if r == round(r):
+        return np.divide(out, r, out=out)
+    return np.multiply(out, dt, out=out)
+
+
+TABLE_BITS = 16
+MAX_TABULATED_STEPS = 1 << 16
+TAIL_SD = 10.0  # normal / lognormal tables extend this many standard deviations beyond the mean
+
+
+class StepSampler:
+    """Delays drawn as whole steps of dt with their exact probabilities (see the module docstring).
+
+    Distributions with more than MAX_TABULATED_STEPS possible steps fall back to drawing the
+    value and rounding it.
+    """
+
+    def __init__(self, sampler: ValueSampler, dt: float):
+        self.sampler, self.dt = sampler, dt
+        self.r = steps_per_ms(dt)
+        value = sampler.degenerate()
+        self.constant = None if value is None else delay_steps(value, dt)
+        self.table = None
+        if self.constant is None:
+            self._tabulate()
+        last = self.constant if self.constant is not None else (self.first + self.table_size if self.table is not None
+                                                                 else 2**32)
+        self.dtype = np.uint16 if last < 2**16 else np.uint32
+
+    def _step_of(self, x: float) -> int:
+        if x == math.inf:
+            return 2**62
+        return max(1, int(math.floor(x * self.r + 0.5))) if x != -math.inf else 1
+
+    def _tabulate(self) -> None:
+        s = self.sampler
+        if s.kind == "uniform":
+            lo, hi = s.low, s.high
+        elif s.kind == "normal":
+            lo, hi = max(s.low, s.mean - TAIL_SD * s.sd), min(s.high, s.mean + TAIL_SD * s.sd)
+        else:
+            lo = max(s.low, math.exp(s.mu - TAIL_SD * s.sigma))
+            hi = min(s.high, math.exp(min(s.mu + TAIL_SD * s.sigma, 700.0)))
+        if hi < lo:  # the bounds lie beyond the tails
+            if s.bounds == "clip" or s.kind == "uniform":
+                lo = hi = s.low if hi < s.low else s.high
+            else:
+                raise s._never()
+        first, last = self._step_of(lo), self._step_of(hi)
+        if last - first + 1 > MAX_TABULATED_STEPS:
+            return
+        k = np.arange(first, last + 1, dtype=float)
+        a = np.maximum((k - 0.5) / self.r, s.low)  # step k holds [(k - 1/2)/r, (k + 1/2)/r)
+        b = np.minimum((k + 0.5) / self.r, s.high)
+        a[0], b[-1] = s.low, s.high  # the first and last steps take the tails
+        below_a, above_a = s.cdf(a)
+        below_b, above_b = s.cdf(b)
+        p = np.maximum(np.where(below_b <= 0.5, below_b - below_a, above_a - above_b), 0.0)  # the accurate tail
+        if s.kind != "uniform" and s.bounds == "clip":  # values beyond a bound take the bound's step
+            for bound, mass in ((s.low, s.cdf([s.low])[0][0]), (s.high, s.cdf([s.high])[1][0])):
+                p[min(max(self._step_of(bound), first), last) - first] += float(mass)
+        total = float(p.sum())
+        if not total > 1e-12:
+            raise s._never()
+        p /= total
+        self.first, self.table_size = first, p.size
+        slots = np.floor(p * (1 << TABLE_BITS)).astype(np.int64)
+        table = np.repeat(np.arange(first, last + 1, dtype=np.int64), slots)
+        self.n_main = table.size
+        self.table = np.empty(1 << TABLE_BITS, np.uint32 if last >= 2**16 else np.uint16)
+        self.table[:self.n_main] = table
+        rest = p * (1 << TABLE_BITS) - slots
+        self.rest_cdf = np.cumsum(rest) / max(float(rest.sum()), 1e-300)
+        self.rest_cdf[-1] = 1.0
+
+    def draw(self, rng: np.random.Generator | None, n: int) -> np.ndarray:
+        """n delays as whole steps (uint16 or uint32)."""
+        if self.constant is not None:
+            return np.full(n, self.constant, self.dtype)
+        if self.table is None:
+            d = self.sampler.draw(rng, n)
+            steps = np.floor(d * self.r + 0.5)
+            np.maximum(steps, 1.0, out=steps)
+            return steps.astype(self.dtype)
+        raw = rng.bit_generator.random_raw((n + 3) // 4)
+        if not np.little_endian:
+            raw = raw.astype("<u8")
+        slot = raw.view("<u2")[:n]
+        out = self.table[slot]
+        if self.n_main < self.table.size:
+            rest = np.flatnonzero(slot >= self.n_main)
+            if rest.size:
+                k = np.searchsorted(self.rest_cdf, rng.random(rest.size), side="right")
+                out[rest] = self.first + np.minimum(k, self.table_size - 1)
+        return out.astype(self.dtype, copy=False)
 
 
 def round_delay(d: float, dt: float) -> float:

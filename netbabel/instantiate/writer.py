@@ -5,24 +5,36 @@ Edge population layout (`/edges/<name>/`), as libsonata reads it:
 ``node_population``), ``edge_type_id`` (int64) and ``edge_group_id`` (int64, all 0),
 ``edge_group_index`` (uint32/uint64, 0..n-1), ``0/syn_weight`` and ``0/delay`` (float64,
 ms), and ``indices/{source_to_target,target_to_source}/{node_id_to_ranges,
-range_to_edge_id}`` (uint64). The constant columns are chunked datasets left at their
-fill value, so they take no disk space. Edges appended in target order make the
-target index one range per node; the source index is built afterwards from the
-written column in bands of source ids (bounded memory).
+range_to_edge_id}`` (uint32, uint64 beyond 2^32 edges).
+
+Bytes on disk per edge: 4 + 4 node ids, 8 + 8 weight and delay, 8 for the source index
+(one range per edge: edges are sorted by target, so a source's edges are rarely adjacent).
+The per-edge columns are contiguous datasets written once (no chunking, no fill) when the
+edge count is known in advance (`exact_size`), else chunked and grown. ``edge_type_id`` and
+``edge_group_id`` are chunked datasets left at their fill value, and ``edge_group_index``
+(0..n-1) is written as deflate-compressed chunks assembled from cached pieces: none of
+them takes measurable space or time. Edges appended in target order make the target index
+one range per node; the source index is built at `finish` by a stable (radix) sort of the
+source ids, kept in memory (2 bytes per edge for populations up to 65536 cells) or read
+back from the file in bands of source ids beyond MEMORY_EDGES edges.
 """
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-CHUNK = 1 << 18  # elements per HDF5 chunk of the per-edge columns
+CHUNK = 1 << 18  # elements per HDF5 chunk of the per-edge columns (unknown size)
 CACHE_BYTES = 64 << 20  # HDF5 chunk cache per open file: partly written chunks stay in memory
-READ_CHUNK = 1 << 22  # elements read at once when building an index
-BAND_EDGES = 1 << 23  # edges held in memory at once when building an index
+READ_CHUNK = 1 << 22  # elements read at once when building an index from the file
+BAND_EDGES = 1 << 23  # edges per band when building an index (bounded memory)
 BAND_NODES = 1 << 16  # node ids per band (uint16 keys: numpy's radix sort)
+SORT_EDGES = 1 << 26  # up to this many edges the source ids are sorted at once
+MEMORY_EDGES = 1 << 28  # up to this many edges the source ids are kept in memory for the index
+GROUP_INDEX_CHUNK = 1 << 16  # elements per compressed chunk of edge_group_index
 
 
 SORTING = h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype="u1")
@@ -42,36 +54,98 @@ def id_dtype(n: int) -> type:
     return np.uint32 if n < 2**32 else np.uint64
 
 
+# -- low-level creation: h5py's high-level API costs ~3x more per object, which dominates small populations
+
+_TYPES: dict = {}
+
+
+def _type(dtype) -> h5py.h5t.TypeID:
+    dtype = np.dtype(dtype)
+    if dtype not in _TYPES:
+        _TYPES[dtype] = h5py.h5t.py_create(dtype)
+    return _TYPES[dtype]
+
+
+def _group(parent: h5py.Group, name: str) -> h5py.Group:
+    return h5py.Group(h5py.h5g.create(parent.id, name.encode()))
+
+
+def _dataset(parent: h5py.Group, name: str, dtype, shape: tuple, chunks: tuple | None = None, fill=None,
+             deflate: bool = False, data: np.ndarray | None = None) -> h5py.Dataset:
+    """A dataset: contiguous and never filled (written once), or chunked and growable (`chunks`)."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    if chunks is None:
+        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+        space = h5py.h5s.create_simple(shape)
+    else:
+        dcpl.set_chunk(chunks)
+        if deflate:
+            dcpl.set_shuffle()
+            dcpl.set_deflate(1)
+        space = h5py.h5s.create_simple(shape, (h5py.h5s.UNLIMITED,) + tuple(shape[1:]))
+    if fill is not None:
+        dcpl.set_fill_value(np.array(fill, dtype))
+    dsid = h5py.h5d.create(parent.id, name.encode(), _type(dtype), space, dcpl=dcpl)
+    if data is not None and data.size:
+        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(data, dtype))
+    return h5py.Dataset(dsid)
+
+
+def _text_attribute(obj: h5py.HLObject, name: str, value: str) -> None:
+    """A scalar variable-length UTF-8 string attribute (as h5py writes a str)."""
+    dt = h5py.string_dtype()
+    aid = h5py.h5a.create(obj.id, name.encode(), h5py.h5t.py_create(dt, logical=True),
+                          h5py.h5s.create(h5py.h5s.SCALAR))
+    aid.write(np.array(value, dtype=dt), mtype=h5py.h5t.py_create(dt))
+
+
+def _write(ds: h5py.Dataset, start: int, values: np.ndarray) -> None:
+    """values -> ds[start:start + n] (1-D), without h5py's selection machinery."""
+    values = np.ascontiguousarray(values, ds.dtype)
+    fspace = ds.id.get_space()
+    fspace.select_hyperslab((start,), (values.size,))
+    ds.id.write(h5py.h5s.create_simple((values.size,)), fspace, values)
+
+
+def _key_dtype(n: int) -> type:
+    return np.uint16 if n <= 1 << 16 else id_dtype(n)
+
+
 class EdgePopulationWriter:
-    """Append edges (in any order; in target order for the fast target index) and finish with the indices."""
+    """Append edges (in any order; in target order for the fast target index) and finish with the indices.
+
+    With `exact_size` (the number of edges that will be appended) the columns are contiguous datasets.
+    """
 
     def __init__(self, h5: h5py.File, name: str, source_population: str, target_population: str,
                  n_source: int, n_target: int, edge_type_id: int = 0, extra_float_attributes: tuple[str, ...] = (),
-                 expected_size: float | None = None):
-        self.chunk = chunk_length(expected_size)
-        self.group = h5.require_group("edges").create_group(name)
+                 expected_size: float | None = None, exact_size: int | None = None):
+        self.exact = exact_size
+        self.chunk = chunk_length(expected_size if exact_size is None else exact_size)
+        edges = h5["edges"] if "edges" in h5 else _group(h5, "edges")
+        self.group = _group(edges, name)
         self.n_source, self.n_target = n_source, n_target
         self.edge_type_id = edge_type_id
         self.size = 0
         self.target_sorted = True
         self._last_target = -1
-        self._sources_in_memory: list[np.ndarray] | None = []  # kept for the source index while small
-        self.source_counts = np.zeros(n_source, np.int64)
+        self._keys: list[np.ndarray] | None = []  # source ids kept for the source index while not too many
         self.target_counts = np.zeros(n_target, np.int64)
         g = self.group
         self.src = self._column(g, "source_node_id", id_dtype(n_source))
-        self.src.attrs["node_population"] = source_population
+        _text_attribute(self.src, "node_population", source_population)
         self.tgt = self._column(g, "target_node_id", id_dtype(n_target))
-        self.tgt.attrs["node_population"] = target_population
-        self.gidx = self._column(g, "edge_group_index", np.uint32)
-        attrs = g.create_group("0")
+        _text_attribute(self.tgt, "node_population", target_population)
+        attrs = _group(g, "0")
         self.weight = self._column(attrs, "syn_weight", np.float64)
         self.delay = self._column(attrs, "delay", np.float64)
-        self.delay.attrs["units"] = "ms"
+        _text_attribute(self.delay, "units", "ms")
         self.extra = {k: self._column(attrs, k, np.float64) for k in extra_float_attributes}
 
     def _column(self, g: h5py.Group, name: str, dtype) -> h5py.Dataset:
-        return g.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(self.chunk,))
+        if self.exact is not None:
+            return _dataset(g, name, dtype, (self.exact,))
+        return _dataset(g, name, dtype, (0,), chunks=(self.chunk,))
 
     def append(self, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray, delays: np.ndarray,
                **extra: np.ndarray) -> None:
@@ -79,80 +153,138 @@ class EdgePopulationWriter:
         if n == 0:
             return
         a, b = self.size, self.size + n
-        if b >= 2**32 and self.gidx.dtype == np.uint32:
-            self._widen_group_index()
+        if self.exact is not None and b > self.exact:
+            raise ValueError(f"edge population {self.group.name}: more than the announced {self.exact} edges")
         for ds, values in ((self.src, sources), (self.tgt, targets), (self.weight, weights), (self.delay, delays),
-                           (self.gidx, np.arange(a, b, dtype=self.gidx.dtype)), *((self.extra[k], v) for k, v in extra.items())):
-            ds.resize((b,))
-            ds[a:b] = values.astype(ds.dtype, copy=False)
-        if self.target_sorted:
-            if targets[0] < self._last_target or np.any(targets[1:] < targets[:-1]):
-                self.target_sorted = False
-            self._last_target = int(targets[-1])
-        if self._sources_in_memory is not None:
-            if b <= BAND_EDGES:
-                self._sources_in_memory.append(sources.astype(self.src.dtype, copy=True))
+                           *((self.extra[k], v) for k, v in extra.items())):
+            if self.exact is None:
+                ds.resize((b,))
+            _write(ds, a, values)
+        self._count_targets(np.asarray(targets))
+        if self._keys is not None:
+            if b <= MEMORY_EDGES:
+                self._keys.append(np.asarray(sources).astype(_key_dtype(self.n_source)))
             else:
-                self._sources_in_memory = None
-        self.source_counts += np.bincount(sources, minlength=self.n_source)
-        self.target_counts += np.bincount(targets, minlength=self.n_target)
+                self._keys = None
         self.size = b
 
-    def _widen_group_index(self) -> None:
-        old = self.gidx
-        data = old[()]
-        del self.group["edge_group_index"]
-        self.gidx = self._column(self.group, "edge_group_index", np.uint64)
-        self.gidx.resize((data.size,))
-        self.gidx[:] = data
+    def _count_targets(self, targets: np.ndarray) -> None:
+        if self.target_sorted and (targets[0] < self._last_target or np.any(targets[1:] < targets[:-1])):
+            self.target_sorted = False
+        if self.target_sorted:
+            lo, hi = int(targets[0]), int(targets[-1])
+            edges = np.searchsorted(targets, np.arange(lo, hi + 2, dtype=targets.dtype))
+            self.target_counts[lo:hi + 1] += np.diff(edges)
+            self._last_target = hi
+        else:
+            self.target_counts += np.bincount(targets, minlength=self.n_target)
 
     def finish(self) -> None:
-        """Constant columns and both indices."""
+        """Constant columns, edge_group_index and both indices."""
+        if self.exact is not None and self.size != self.exact:
+            raise ValueError(f"edge population {self.group.name}: {self.size} edges appended, {self.exact} announced")
         g = self.group
         for name, value in (("edge_type_id", self.edge_type_id), ("edge_group_id", 0)):
-            g.create_dataset(name, shape=(self.size,), maxshape=(None,), dtype=np.int64, chunks=(self.chunk,),
-                             fillvalue=value)
-        idx = g.create_group("indices")
+            _dataset(g, name, np.int64, (self.size,), chunks=(self.chunk,), fill=value)
+        write_group_index(g, self.size)
+        idx = _group(g, "indices")
+        index_type = np.uint32 if self.size < 2**32 else np.uint64
         if self.target_sorted:
-            _write_sorted_index(idx.create_group("target_to_source"), self.target_counts)
+            _write_sorted_index(_group(idx, "target_to_source"), self.target_counts, index_type)
         else:
-            _write_index(idx.create_group("target_to_source"), self.tgt, self.target_counts)
-        column = self.src
-        if self._sources_in_memory is not None:
-            column = np.concatenate(self._sources_in_memory) if self._sources_in_memory else np.empty(0, np.uint32)
-            self._sources_in_memory = None
-        _write_index(idx.create_group("source_to_target"), column, self.source_counts)
+            _write_index(_group(idx, "target_to_source"), self.tgt, self.target_counts, index_type)
+        keys = self._keys
+        self._keys = None
+        if keys is not None:
+            column = np.concatenate(keys) if keys else np.empty(0, _key_dtype(self.n_source))
+            del keys
+            counts = np.bincount(column, minlength=self.n_source)
+            _write_index(_group(idx, "source_to_target"), column, counts, index_type)
+        else:
+            counts = np.zeros(self.n_source, np.int64)
+            for e0 in range(0, self.size, READ_CHUNK):
+                counts += np.bincount(self.src[e0:e0 + READ_CHUNK], minlength=self.n_source)
+            _write_index(_group(idx, "source_to_target"), self.src, counts, index_type)
 
 
-def _write_sorted_index(g: h5py.Group, counts: np.ndarray) -> None:
+class _GroupIndexChunks:
+    """Deflate streams of shuffled chunks of 0..n-1 (uint32 or uint64), assembled from cached pieces.
+
+    With chunks of 2^16 elements, the shuffled bytes of chunk k are two fixed planes (bytes 0 and 1 of
+    0..65535) followed by planes of one repeated byte (the higher bytes of k * 2^16). Each piece is a
+    raw deflate stream ended by a full flush (no reference to earlier data), so the pieces concatenate
+    into one valid zlib stream, closed by an empty final block and the Adler-32 of the data.
+    """
+
+    def __init__(self, itemsize: int):
+        self.itemsize = itemsize
+        j = np.arange(GROUP_INDEX_CHUNK, dtype=np.uint32)
+        fixed = (j & 255).astype(np.uint8).tobytes() + (j >> 8).astype(np.uint8).tobytes()
+        self.fixed, self.fixed_adler = self._deflate(fixed), zlib.adler32(fixed)
+        self.planes: dict[int, tuple[bytes, bytes]] = {}
+
+    @staticmethod
+    def _deflate(data: bytes) -> bytes:
+        c = zlib.compressobj(1, zlib.DEFLATED, -15)
+        return c.compress(data) + c.flush(zlib.Z_FULL_FLUSH)
+
+    def _plane(self, byte: int) -> tuple[bytes, bytes]:
+        if byte not in self.planes:
+            data = bytes([byte]) * GROUP_INDEX_CHUNK
+            self.planes[byte] = (data, self._deflate(data))
+        return self.planes[byte]
+
+    def chunk(self, k: int) -> bytes:
+        base = k * GROUP_INDEX_CHUNK
+        parts, adler = [b"\x78\x01", self.fixed], self.fixed_adler
+        for p in range(2, self.itemsize):
+            data, packed = self._plane((base >> (8 * p)) & 255)
+            parts.append(packed)
+            adler = zlib.adler32(data, adler)
+        parts += [b"\x03\x00", adler.to_bytes(4, "big")]
+        return b"".join(parts)
+
+
+def write_group_index(g: h5py.Group, n: int) -> None:
+    """`edge_group_index` = 0..n-1 (one group), as compressed chunks (shuffle + deflate) written directly."""
+    dtype = np.dtype("<u4" if n < 2**32 else "<u8")
+    ds = _dataset(g, "edge_group_index", dtype, (n,), chunks=(GROUP_INDEX_CHUNK,), deflate=True)
+    chunks = _GROUP_INDEX_CHUNKS.get(dtype.itemsize)
+    if chunks is None:
+        chunks = _GROUP_INDEX_CHUNKS[dtype.itemsize] = _GroupIndexChunks(dtype.itemsize)
+    for k in range(-(-n // GROUP_INDEX_CHUNK)):
+        ds.id.write_direct_chunk((k * GROUP_INDEX_CHUNK,), chunks.chunk(k), 0)
+
+
+_GROUP_INDEX_CHUNKS: dict[int, _GroupIndexChunks] = {}
+
+
+def _write_sorted_index(g: h5py.Group, counts: np.ndarray, dtype=np.uint64) -> None:
     """Index of a column sorted by node: one range per node with edges."""
     ends = np.cumsum(counts, dtype=np.uint64)
     has = counts > 0
     ranges = np.stack([ends[has] - counts[has].astype(np.uint64), ends[has]], axis=1)
     r_end = np.cumsum(has, dtype=np.uint64)
     node = np.stack([r_end - has, r_end], axis=1)
-    g.create_dataset("node_id_to_ranges", data=node.reshape(-1, 2).astype(np.uint64))
-    g.create_dataset("range_to_edge_id", data=ranges.reshape(-1, 2).astype(np.uint64))
+    _dataset(g, "node_id_to_ranges", dtype, node.shape, data=node)
+    _dataset(g, "range_to_edge_id", dtype, ranges.shape, data=ranges)
 
 
-def _bands(counts: np.ndarray) -> list[tuple[int, int]]:
+def _bands(counts: np.ndarray, band_edges: int, band_nodes: int) -> list[tuple[int, int]]:
     cum = np.cumsum(counts)
     bands, lo = [], 0
     while lo < counts.size:
         base = cum[lo - 1] if lo else 0
-        hi = int(np.searchsorted(cum, base + BAND_EDGES, side="right"))
-        hi = min(max(hi, lo + 1), lo + BAND_NODES, counts.size)
+        hi = int(np.searchsorted(cum, base + band_edges, side="right"))
+        hi = min(max(hi, lo + 1), lo + band_nodes, counts.size)
         bands.append((lo, hi))
         lo = hi
     return bands
 
 
-def _band_edges(column, lo: int, hi: int, n_nodes: int, total: int) -> tuple[np.ndarray | None, np.ndarray]:
-    """(edge ids or None for all edges, stable order by node) of the edges whose node is in [lo, hi)."""
+def _band_edges(column, lo: int, hi: int, total: int) -> np.ndarray:
+    """Edge ids whose node is in [lo, hi), grouped by node, ascending within a node (a stable sort)."""
     key = np.uint16 if hi - lo <= BAND_NODES else np.int64
-    if lo == 0 and hi == n_nodes:
-        nodes = np.asarray(column[:], dtype=key) if total else np.empty(0, key)
-        return None, np.argsort(nodes, kind="stable")
     ids_parts, node_parts = [], []
     for e0 in range(0, total, READ_CHUNK):
         col = column[e0:e0 + READ_CHUNK]
@@ -161,10 +293,10 @@ def _band_edges(column, lo: int, hi: int, n_nodes: int, total: int) -> tuple[np.
         node_parts.append((col[sel] - np.asarray(lo, col.dtype)).astype(key))
     ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, np.int64)
     nodes = np.concatenate(node_parts) if node_parts else np.empty(0, key)
-    return ids, np.argsort(nodes, kind="stable")
+    return ids[np.argsort(nodes, kind="stable")]
 
 
-def _ranges(sorted_ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _ranges(sorted_ids: np.ndarray, counts: np.ndarray, dtype=np.uint64) -> tuple[np.ndarray, np.ndarray]:
     """Ranges [start, stop) of consecutive edge ids within each node's group, and ranges per node.
 
     Each edge starts a range unless it directly follows the previous edge id of the same node
@@ -173,51 +305,48 @@ def _ranges(sorted_ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.
     n = sorted_ids.size
     counts = counts.astype(np.int64)
     if n == 0:
-        return np.empty((0, 2), np.uint64), counts
-    follows = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1] + 1) + 1  # candidates to merge with i-1
+        return np.empty((0, 2), dtype), counts
+    follows = np.flatnonzero(np.diff(sorted_ids) == 1) + 1  # candidates to merge with i-1
     if follows.size:
         node_start = np.cumsum(counts) - counts
         follows = follows[~np.isin(follows, node_start)]  # the first edge of a node always starts a range
-    ranges = np.empty((n - follows.size, 2), np.uint64)
-    if follows.size == 0:
-        ranges[:, 0] = sorted_ids
-        ranges[:, 1] = sorted_ids
-    else:
-        keep = np.ones(n, bool)
-        keep[follows] = False
-        starts = np.flatnonzero(keep)
-        ranges[:, 0] = sorted_ids[starts]
-        ranges[:-1, 1] = sorted_ids[starts[1:] - 1]
-        ranges[-1, 1] = sorted_ids[-1]
+    starts = np.delete(sorted_ids, follows) if follows.size else sorted_ids
+    ranges = np.empty((starts.size, 2), dtype)
+    ranges[:, 0] = starts
+    np.add(starts, 1, out=ranges[:, 1], casting="unsafe")
+    if follows.size:
+        # the range of position f - 1 has index f - 1 - (follows before f); runs of 3+ ids repeat an index
+        longer, extra = np.unique(follows - 1 - np.arange(follows.size), return_counts=True)
+        ranges[longer, 1] += extra.astype(dtype)
         merged_node = np.searchsorted(np.cumsum(counts), follows, side="right")
         counts = counts - np.bincount(merged_node, minlength=counts.size)
-    ranges[:, 1] += 1
     return ranges, counts
 
 
-def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.ndarray) -> None:
+def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.ndarray, dtype=np.uint64) -> None:
     """node_id_to_ranges / range_to_edge_id of any column: consecutive edge ids of one node form one range.
 
-    Works in bands of node ids (at most BAND_NODES ids and about BAND_EDGES edges each), reading the
-    column once per band, so memory stays bounded for any size.
+    A column in memory with up to SORT_EDGES edges is sorted at once (numpy's radix sort for uint16 ids);
+    otherwise the work goes in bands of node ids (at most BAND_NODES ids and about BAND_EDGES edges each),
+    reading the column once per band, so memory stays bounded for any size.
     """
     n_nodes, total = counts.size, int(column.shape[0])
-    node_ranges = np.zeros((n_nodes, 2), np.uint64)
-    out = g.create_dataset("range_to_edge_id", shape=(0, 2), maxshape=(None, 2), dtype=np.uint64,
-                           chunks=(chunk_length(total) // 2, 2))
+    node_ranges = np.zeros((n_nodes, 2), dtype)
+    out = _dataset(g, "range_to_edge_id", dtype, (0, 2), chunks=(max(chunk_length(total) // 2, 1), 2))
+    at_once = isinstance(column, np.ndarray) and column.dtype.itemsize <= 2 and total <= SORT_EDGES
+    order = np.argsort(column, kind="stable") if at_once else None
+    starts = np.concatenate(([0], np.cumsum(counts)))
     n_ranges = 0
-    for lo, hi in _bands(counts):
-        ids, order = _band_edges(column, lo, hi, n_nodes, total)
-        sorted_ids = order if ids is None else ids[order]  # edge ids grouped by node, ascending within a node
-        band_counts = counts[lo:hi]
-        ranges, per_node = _ranges(sorted_ids, band_counts)
+    for lo, hi in _bands(counts, BAND_EDGES, n_nodes if at_once else BAND_NODES):
+        sorted_ids = order[starts[lo]:starts[hi]] if at_once else _band_edges(column, lo, hi, total)
+        ranges, per_node = _ranges(sorted_ids, counts[lo:hi], dtype)
         ends = n_ranges + np.cumsum(per_node)
         node_ranges[lo:hi, 0] = ends - per_node
         node_ranges[lo:hi, 1] = ends
         out.resize((n_ranges + ranges.shape[0], 2))
         out[n_ranges:] = ranges
         n_ranges += ranges.shape[0]
-    g.create_dataset("node_id_to_ranges", data=node_ranges)
+    _dataset(g, "node_id_to_ranges", dtype, node_ranges.shape, data=node_ranges)
 
 
 def write_nodes(path: Path, populations: dict[str, tuple[int, np.ndarray | None]]) -> None:
