@@ -314,3 +314,94 @@ def test_csv_spikes_and_current_clamp(tmp_path):
     assert set(clamps) == {"internal_Exc", "internal_Inh"}
     assert clamps["internal_Exc"].type == "dc" and clamps["internal_Exc"].amplitude == 150.0
     assert (clamps["internal_Exc"].start, clamps["internal_Exc"].stop) == (20.0, 70.0)
+
+
+@pytest.mark.parametrize("times, amplitudes", [
+    ([20.0, 150.0, 300.0], [400.0, 600.0, 0.0]),  # contiguous steps: used to come back as [20, 150, 150, 300]
+    ([20.0, 150.0], [400.0, -250.0]),  # the last step lasts until the end of the simulation
+    ([20.1, 60.3, 150.7, 300.0], [400.0, 0.0, 100.0, 0.0]),  # a gap; times that are no multiples of a power of 2
+])
+def test_step_current_round_trip_is_exact(tmp_path, times, amplitudes):
+    from netbabel.description import load
+
+    cfg = circuits.point_circuit(tmp_path / "c")
+    _convert(cfg, tmp_path / "m.json", "netbabel")
+    model = json.loads((tmp_path / "m.json").read_text())
+    model["inputs"] = [{"name": "in_step", "type": "step_current", "target": "internal_Exc",
+                        "times": times, "amplitudes": amplitudes}]
+    (tmp_path / "m.json").write_text(json.dumps(model))
+    _convert(tmp_path / "m.json", tmp_path / "out", "sonata")
+    clamps = [c for c in json.loads((tmp_path / "out/simulation_config.json").read_text())["inputs"].values()
+              if c["input_type"] == "current_clamp"]
+    # pA onto point neurons, as bmtk PointNet reads it; no pulse starts where the previous one of its clamp stops
+    assert sorted(a for c in clamps for a in c["amp"]) == sorted(a for a in amplitudes if a != 0.0)
+    for c in clamps:
+        assert all(d + du < next_d for d, du, next_d in zip(c["delay"], c["duration"], c["delay"][1:]))
+    _convert(tmp_path / "out", tmp_path / "again.json", "netbabel")
+    (back,) = load(tmp_path / "again.json").inputs
+    assert (back.type, back.target, back.times, back.amplitudes) == ("step_current", "internal_Exc", times, amplitudes)
+
+
+def test_current_clamp_pulses_become_one_step_current(tmp_path):
+    """Overlapping pulses add up (one IClamp each in bmtk BioNet), contiguous equal ones merge: no time twice."""
+    from netbabel.description import load
+
+    cfg = circuits.point_circuit(tmp_path / "c")
+    sim = json.loads(cfg.read_text())
+    sim["inputs"]["clamp"] = {"input_type": "current_clamp", "module": "IClamp", "node_set": "internal",
+                              "amp": [100.0, 50.0, 200.0, 200.0], "delay": [20.0, 50.0, 80.0, 120.0],
+                              "duration": [60.0, 30.0, 40.0, 10.0]}
+    cfg.write_text(json.dumps(sim))
+    _convert(cfg, tmp_path / "m.json", "netbabel")
+    steps = [i for i in load(tmp_path / "m.json").inputs if i.target == "internal_Exc"]
+    assert len(steps) == 1 and steps[0].type == "step_current"
+    assert steps[0].times == [20.0, 50.0, 80.0, 130.0]
+    assert steps[0].amplitudes == [100.0, 150.0, 200.0, 0.0]
+
+
+BMTK_POINTNET = """
+import sys
+from bmtk.simulator import pointnet
+conf = pointnet.Config.from_json(sys.argv[1])
+conf.build_env()
+pointnet.PointSimulator.from_config(conf, pointnet.PointNetwork.from_config(conf)).run()
+"""
+
+
+def test_exported_step_current_runs_in_bmtk_pointnet_as_in_nest(tmp_path):
+    """Contiguous steps are written as two clamps (bmtk 1.2 PointNet would set one time twice)."""
+    pytest.importorskip("bmtk", reason="bmtk is not installed (pip install bmtk)")
+    import os
+    import subprocess
+    import sys
+
+    from netbabel.spikereport import read_report
+
+    # the reference circuit: its node types are contiguous (bmtk 1.2 hands NEST 3.10 the ids of an
+    # interleaved node set unsorted, which NEST refuses)
+    reference = Path(__file__).resolve().parents[1] / "reference_models/sonata_pointnet/simulation_config.json"
+    assert main(["convert", str(reference), "-o", str(tmp_path / "m.json"), "--sonata-workdir", str(tmp_path / "w")]) == 0
+    model = json.loads((tmp_path / "m.json").read_text())
+    model["simulation"]["duration"] = 300.0
+    model["inputs"] = [{"name": "in_step", "type": "step_current", "target": "cortex_Exc",
+                        "times": [20.0, 100.0, 200.0], "amplitudes": [-300.0, 250.0, 0.0]}]
+    (tmp_path / "m.json").write_text(json.dumps(model))
+    out = tmp_path / "out"
+    _convert(tmp_path / "m.json", out, "sonata")
+    run = subprocess.run([sys.executable, "-c", BMTK_POINTNET, "simulation_config.json"], cwd=out, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    with h5py.File(out / "output/spikes.h5") as f:
+        ids, times = f["spikes/cortex/node_ids"][()], f["spikes/cortex/timestamps"][()]
+    bmtk = sorted(zip(ids.tolist(), np.round(times, 6).tolist()))
+    exc = times[ids < 200]
+    assert (exc < 100.0).sum() < ((exc >= 100.0) & (exc < 200.0)).sum() / 2  # the steps act
+    # bmtk PointNet connects its step_current_generator with a delay of dt and keeps the times: a step is in
+    # the neuron one step after its SONATA delay (netbabel's NEST export: from the delay on, as NEURON's IClamp)
+    model["inputs"][0]["times"] = [t + model["simulation"].get("dt", 0.1) for t in model["inputs"][0]["times"]]
+    (tmp_path / "m.json").write_text(json.dumps(model))
+    assert main(["simulate", str(tmp_path / "m.json"), "--backend", "nest", "-o", str(tmp_path / "nest.h5")]) == 0
+    ours = sorted((int(i) + (200 if pop == "cortex_Inh" else 0), round(float(t), 6))
+                  for pop, (pids, ptimes) in read_report(tmp_path / "nest.h5").items() if pop != "thalamus"
+                  for i, t in zip(pids, ptimes))
+    assert ours == bmtk

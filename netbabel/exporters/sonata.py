@@ -38,6 +38,7 @@ FORMAT = "sonata"
 SINGLE_FILE = False
 CHUNK = 1 << 21
 MODEL_COLUMNS = ("model_type", "model_template", "dynamics_params", "morphology", "model_processing")
+STEP_CURRENT_KEY = "netbabel_step_current"  # current_clamp parts of one netbabel step_current input
 
 
 def write(description: Description, out: Path, options: argparse.Namespace | None = None) -> None:
@@ -587,20 +588,25 @@ class _Writer:
                 continue
             mc = self.d.cell_types[self.d.populations[inp.target].cell_type].model == MULTICOMPARTMENT
             node_set = self._node_set_of(inp.target)
+            name = _clean(self.d.input_name(index))
             if inp.type == "dc":
                 start = self.d.value(inp.start) if inp.start is not None else 0.0
                 stop = self.d.value(inp.stop) if inp.stop is not None else self.d.value(self.d.simulation.duration)
-                entry = {"amp": conv.current_clamp_out(self.d.value(inp.amplitude), mc), "delay": start,
-                         "duration": min(stop, self.d.value(self.d.simulation.duration) + 1.0) - start}
+                entries = [{"amp": conv.current_clamp_out(self.d.value(inp.amplitude), mc), "delay": start,
+                            "duration": min(stop, self.d.value(self.d.simulation.duration) + 1.0) - start}]
             else:
                 times = [self.d.value(t) for t in inp.times or []]
                 amps = [self.d.value(a) for a in inp.amplitudes or []]
                 ends = times[1:] + [self.d.value(self.d.simulation.duration)]
-                steps = [(a, t, e - t) for a, t, e in zip(amps, times, ends) if a != 0.0]
-                entry = {"amp": [conv.current_clamp_out(a, mc) for a, _, _ in steps], "delay": [t for _, t, _ in steps],
-                         "duration": [du for _, _, du in steps]}
-            self.inputs[_clean(self.d.input_name(index))] = {"input_type": "current_clamp", "module": "IClamp",
-                                                             "node_set": node_set, **entry}
+                steps = [(conv.current_clamp_out(a, mc), t, e - t) for a, t, e in zip(amps, times, ends)
+                         if a != 0.0 and e > t]
+                entries = [{"amp": [a for a, _, _ in part], "delay": [t for _, t, _ in part],
+                            "duration": [du for _, _, du in part]} for part in _without_contiguous_pulses(steps)]
+                if len(entries) > 1:  # the importer sums the parts back into one step current
+                    entries = [{**e, STEP_CURRENT_KEY: name} for e in entries]
+            for i, entry in enumerate(entries):
+                self.inputs[name if i == 0 else f"{name}_part{i + 1}"] = {
+                    "input_type": "current_clamp", "module": "IClamp", "node_set": node_set, **entry}
 
     def _node_set_of(self, population: str) -> str:
         m = self.maps[population]
@@ -612,7 +618,8 @@ class _Writer:
             return m.population
         key = _clean(population)
         tids = self.d.populations[population].annotations["sonata"]["node_type_ids"]
-        sets[key] = {"population": m.population, "node_type_id": list(tids)}
+        # bmtk 1.2 ignores node_type_id in a node set (the whole population gets the input): node_id too
+        sets[key] = {"population": m.population, "node_type_id": list(tids), "node_id": m.ids.tolist()}
         return key
 
     # -- configs ------------------------------------------------------------------
@@ -684,6 +691,19 @@ class _Writer:
             w.writerow(columns)
             for row in sorted(rows, key=lambda r: int(r[id_column])):
                 w.writerow(["NULL" if row.get(c) is None else row[c] for c in columns])
+
+
+def _without_contiguous_pulses(steps: list[tuple[float, float, float]]) -> list[list[tuple[float, float, float]]]:
+    """Split (amp, delay, duration) pulses into at most two lists in which no pulse starts where the
+    previous one stops: bmtk 1.2 PointNet switches a clamp off at its stop time and on at the next
+    delay, and NEST refuses that time twice. Both lists together (clamps add up) are the same current."""
+    parts: list[list[tuple[float, float, float]]] = [[], []]
+    side = 0
+    for i, step in enumerate(steps):
+        contiguous = i > 0 and steps[i - 1][1] + steps[i - 1][2] >= step[1]
+        side = 1 - side if contiguous else 0
+        parts[side].append(step)
+    return [p for p in parts if p] or [[]]
 
 
 def _edge_writer(f: Any, name: str, spop: str, tpop: str, n_source: int, n_target: int, edge_type_id: int) -> Any:

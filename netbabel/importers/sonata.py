@@ -45,6 +45,8 @@ CONFIG_NAMES = ("simulation_config.json", "config.simulation.json", "config.json
 CHUNK = 1 << 21  # edges per chunk
 INLINE_SPIKES = 1_000_000  # virtual spike trains up to this many spikes (~12 MB of JSON) stay in the description
 NULLS = {"", "NULL", "None", "none", "null", "NaN", "nan"}
+STEP_TOLERANCE = 1e-9  # ms: a current_clamp stop this close to a pulse start is that start
+STEP_CURRENT_KEY = "netbabel_step_current"  # same name as in netbabel/exporters/sonata.py
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
@@ -676,16 +678,35 @@ class _Builder:
                 if "model_type" in other:
                     mt = other.pop("model_type")
                     parts = [p for p in parts if p.model_type == mt]
+                if "node_id" in other:  # accepted when it lists whole node types (netbabel's export does)
+                    parts = self._parts_of_ids(self.node_pops[pname], parts, other.pop("node_id"), pointer)
                 if other:
                     raise UnsupportedFeature(f"node set filters {sorted(other)} are not supported (whole "
-                                             "populations, node_type_id or model_type only)", str(self.cfg.path),
-                                             pointer)
+                                             "populations, node_type_id, model_type or node_id only)",
+                                             str(self.cfg.path), pointer)
                 out.extend(p.name for p in parts)
             return out
         raise NetbabelError(f"invalid node set {spec!r}", str(self.cfg.path), pointer)
 
+    def _parts_of_ids(self, pop: Any, parts: list, ids: Any, pointer: str) -> list:
+        """The parts (netbabel populations) whose nodes are exactly the node ids listed."""
+        wanted = np.unique(np.asarray(ids if isinstance(ids, list) else [ids], dtype=np.int64))
+        chosen, covered = [], []
+        for part in parts:
+            part_ids = part.indices if pop.node_ids is None else pop.node_ids[part.indices]
+            inside = np.isin(part_ids, wanted)
+            if inside.all():
+                chosen.append(part)
+                covered.append(part_ids)
+            elif inside.any():
+                raise UnsupportedFeature(f"node set lists some nodes of {part.name!r} but not all (netbabel inputs "
+                                         "target whole populations)", str(self.cfg.path), pointer)
+        if sum(c.size for c in covered) != wanted.size:
+            raise NetbabelError("node set lists node ids that are not in the population", str(self.cfg.path), pointer)
+        return chosen
+
     def _inputs(self) -> None:
-        for name, inp in self.cfg.inputs.items():
+        for name, inp in _join_step_current_parts(self.cfg.inputs).items():
             where = f"/inputs/{name}"
             kind = inp.get("input_type")
             if kind == "spikes":
@@ -738,10 +759,13 @@ class _Builder:
             section = {"section": cell.spike_detection.section if cell.spike_detection else "soma", "x": 0.5} \
                 if cell.model == "multicompartment" else {}
             if isinstance(amps, list):
-                times, values = [], []
-                for a, dl, du in zip(amps, delays, durations):
-                    times += [float(dl), float(dl) + float(du)]
-                    values += [conv.current_clamp_in(a, cell.model == "multicompartment"), 0.0]
+                dls, dus = (v if isinstance(v, list) else [v] for v in (delays, durations))  # bmtk: scalar = list of one
+                if not len(amps) == len(dls) == len(dus):
+                    raise NetbabelError("current_clamp lists amp, delay and duration must have the same length",
+                                        str(self.cfg.path), where)
+                pulses = [(float(dl), float(dl) + float(du), conv.current_clamp_in(a, cell.model == "multicompartment"))
+                          for a, dl, du in zip(amps, dls, dus)]
+                times, values = _step_current(pulses, self.desc.value(self.desc.simulation.duration))
                 self.desc.inputs.append(Input(type="step_current", target=pop_name, name=sanitize(f"{name}_{pop_name}"),
                                               amplitudes=values, times=times, **section))
             else:
@@ -749,6 +773,50 @@ class _Builder:
                 self.desc.inputs.append(Input(type="dc", target=pop_name, name=sanitize(f"{name}_{pop_name}"),
                                               amplitude=conv.current_clamp_in(amps, cell.model == "multicompartment"), start=start,
                                               stop=start + float(durations), **section))
+
+
+def _join_step_current_parts(inputs: dict[str, dict]) -> dict[str, dict]:
+    """current_clamp entries marked with STEP_CURRENT_KEY (the parts netbabel's exporter writes
+    one step current as, for bmtk PointNet) joined back into one entry of all their pulses."""
+    lists = ("amp", "delay", "duration")
+    out: dict[str, dict] = {}
+    for name, inp in inputs.items():
+        key = inp.get(STEP_CURRENT_KEY) if inp.get("input_type") == "current_clamp" else None
+        first = out.get(key) if key != name else None  # the exporter names the first part as the input
+        if first is not None and first.get("node_set") == inp.get("node_set") \
+                and all(isinstance(x.get(k), list) for x in (first, inp) for k in lists):
+            out[key] = {**first, **{k: first[k] + inp[k] for k in lists}}
+        else:
+            out[name] = inp
+    return out
+
+
+def _step_current(pulses: list[tuple[float, float, float]], duration: float) -> tuple[list[float], list[float]]:
+    """current_clamp pulses (start, stop, amplitude) -> step_current (times, amplitudes).
+
+    Pulses add up where they overlap (one IClamp each, as in bmtk BioNet). A stop within
+    STEP_TOLERANCE of another pulse's start is that start (the exporter writes contiguous
+    steps as stop - start), so contiguous pulses give one change of amplitude, never a
+    time twice; equal neighbouring amplitudes merge, and a final return to zero at or after
+    the end of the simulation is dropped (the exporter's last step lasts until the end).
+    """
+    starts = sorted({start for start, _stop, _amp in pulses})
+
+    def snap(t: float) -> float:
+        near = [s for s in starts if abs(s - t) <= STEP_TOLERANCE]
+        return near[0] if near else t
+
+    pieces = [(start, snap(stop), amp) for start, stop, amp in pulses]
+    times, values = [], []
+    for t in sorted({t for start, stop, _amp in pieces for t in (start, stop)}):
+        value = sum(amp for start, stop, amp in pieces if start <= t < stop)
+        if value != (values[-1] if values else 0.0):
+            times.append(t)
+            values.append(value)
+    if values and values[-1] == 0.0 and times[-1] >= duration:
+        times.pop()
+        values.pop()
+    return (times, values) if times else (starts[:1] or [0.0], [0.0])
 
 
 # -- edges ------------------------------------------------------------------------------
