@@ -377,8 +377,7 @@ def test_exported_step_current_runs_in_bmtk_pointnet_as_in_nest(tmp_path):
 
     from netbabel.spikereport import read_report
 
-    # the reference circuit: its node types are contiguous (bmtk 1.2 hands NEST 3.10 the ids of an
-    # interleaved node set unsorted, which NEST refuses)
+    # the reference circuit built with bmtk; the step current targets one of its two node types (a node set)
     reference = Path(__file__).resolve().parents[1] / "reference_models/sonata_pointnet/simulation_config.json"
     assert main(["convert", str(reference), "-o", str(tmp_path / "m.json"), "--sonata-workdir", str(tmp_path / "w")]) == 0
     model = json.loads((tmp_path / "m.json").read_text())
