@@ -143,12 +143,13 @@ def _stat_details(data: ReportData) -> str:
         for pop, verdict in result.populations.items():
             for m, v in verdict.measures.items():
                 rows.append([label, pop, m, "yes" if v.agrees else "NO", _fmt(v.ks), _fmt(v.ks_tolerance),
-                             _fmt(v.emd), _fmt(v.emd_tolerance), _fmt(v.p_value), v.note])
+                             _fmt(v.emd), _fmt(v.emd_tolerance), _fmt(v.p_value), _fmt(v.mean_t),
+                             _fmt(v.mean_t_critical), v.note])
     if not rows:
         return ""
     return "<h2>Statistical tests</h2>" + _table(
         ["run", "population", "measure", "agrees", "KS D", "D tolerance", "EMD", "EMD tolerance",
-         "KS p (vs seed 0)", "note"], rows)
+         "KS p (vs seed 0)", "mean t", "t critical", "note"], rows)
 
 
 def _exact_details(data: ReportData) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from netbabel.compare.exact import ExactResult, compare_exact
 from netbabel.compare.report import Row
-from netbabel.compare.stats import StatResult, Window, compare_statistics
+from netbabel.compare.stats import MeasureVerdict, StatResult, Window, compare_statistics
 from netbabel.spikereport import Spikes
 
 EXACT, EQUIVALENT, DIFFERENT = "exact", "equivalent", "DIFFERENT"
@@ -45,13 +45,24 @@ def judge(label: str, candidate: Spikes, references: list[Spikes], window: Windo
                 continue
             first = f", first divergence {e.first_divergence:g} ms" if e.first_divergence is not None else ""
             detail.append(f"{100 * e.fraction:.1f}% spikes matched{first}")
-        failing = [f"{m.measure}: KS {m.ks:.3g} (tol {m.ks_tolerance:.3g}), EMD {m.emd:.3g} (tol {m.emd_tolerance:.3g})"
-                   if m.judged and m.ks == m.ks else f"{m.measure}: {m.note}"
+        failing = [_failure(m, verdict.means.get(m.measure, float("nan")))
                    for m in verdict.measures.values() if not m.agrees]
         detail.extend(failing)
         rows.append(Row(label, pop, means["rate"], means["cv"], means["corr"],
                         EQUIVALENT if verdict.agrees else DIFFERENT, "; ".join(detail)))
     return Judgement(label, rows, exact, stats)
+
+
+def _failure(m: MeasureVerdict, mean: float) -> str:
+    """Why a measure disagrees: the failing test(s) with their numbers."""
+    if not m.judged or m.ks != m.ks:
+        return f"{m.measure}: {m.note}"
+    parts = []
+    if not m.mean_agrees:
+        parts.append(f"mean {mean:.3g}, t {m.mean_t:.3g} (critical {m.mean_t_critical:.3g})")
+    if not m.distribution_agrees:
+        parts.append(f"KS {m.ks:.3g} (tol {m.ks_tolerance:.3g}), EMD {m.emd:.3g} (tol {m.emd_tolerance:.3g})")
+    return f"{m.measure}: " + ", ".join(parts)
 
 
 def reference_rows(label: str, reference: Spikes, window: Window) -> list[Row]:
