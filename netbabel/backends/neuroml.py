@@ -8,10 +8,10 @@ directory and run the LEMS file in a subprocess:
 - `neuroml-neuron`: `jNeuroML -neuron` writes a NEURON model (Python + NMODL); netbabel patches the
   generated NMODL of Poisson inputs (see `patch_mod_files`), compiles it with nrnivmodl and runs it.
   Population ids are prefixed (`pop_E`), as names such as `E` or `PI` are hoc built-in constants.
-- `neuroml-pylems`: PyLEMS, pure Python, no Java; slow (about 10^4 cell-steps per second), for single
-  cells and tiny networks. PyLEMS writes no event files, so the cells' `v` is recorded at every step
-  and a spike is a step where `v` jumps down by more than 10 mV (the reset of an integrate-and-fire
-  or Izhikevich cell) or crosses 0 mV upwards (a Hodgkin-Huxley cell): spike times are on the dt grid.
+- `neuroml-pylems`: PyLEMS, pure Python, no Java; slow (about 10^3 - 10^4 cell-steps per second), for
+  single cells and tiny networks. PyLEMS 0.6.9 needs the fixes of `patch_pylems` to run NeuroML2
+  networks (input paths, connection weights and delays, ...) and writes no event files: `pylems_main`
+  records the spike ports itself, on the dt grid as jLEMS does.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 
 from netbabel.backends.common import log_tail, work_directory
 from netbabel.description.model import Description
-from netbabel.errors import NetbabelError
+from netbabel.errors import NetbabelError, UnsupportedFeature
 from netbabel.spikereport import write_report
 
 ENGINES = ("neuroml", "neuroml-neuron", "neuroml-pylems")
@@ -69,12 +69,12 @@ def run(description: Description, output: Path, options: argparse.Namespace) -> 
             if cell.model == "multicompartment" and len(cell.sections or []) > 1:
                 raise NetbabelError(f"cell type {name!r} has {len(cell.sections or [])} sections: jLEMS and PyLEMS "
                                     "simulate only single-compartment cells; use --backend neuroml-neuron")
+    _refuse_hh_spikes(description, engine)
     with work_directory(options, prefix=f"netbabel-{engine}-") as workdir:
         model_dir = workdir / "model"
         if model_dir.exists():
             shutil.rmtree(model_dir)
-        result = export(description, model_dir, options, safe_ids=engine == "neuroml-neuron",
-                        pylems_v=engine == "neuroml-pylems")
+        result = export(description, model_dir, options, safe_ids=engine == "neuroml-neuron")
         if engine == "neuroml":
             run_jneuroml(result.lems_file, workdir)
             spikes = read_spike_files(result, seconds=True)
@@ -83,8 +83,31 @@ def run(description: Description, output: Path, options: argparse.Namespace) -> 
             spikes = read_spike_files(result, seconds=True)
         else:
             run_pylems(result.lems_file, workdir)
-            spikes = read_pylems_spikes(result, float(description.value(description.simulation.dt)))
+            spikes = read_spike_files(result, seconds=True)
         write_report(output, spikes, attrs={"simulator": engine})
+
+
+def _refuse_hh_spikes(description: Description, engine: str) -> None:
+    """hh_cond_exp_traub -> NeuroML2 HH_cond_exp, whose LEMS definition (PyNN.xml) has no spike port.
+
+    jLEMS and PyLEMS can neither record its spikes nor connect from it ("No output port"), and
+    jNeuroML's NEURON export of PyNN cells requires a `v_thresh`, which HH_cond_exp does not have.
+    """
+    for name, cell in description.cell_types.items():
+        if cell.model != "hh_cond_exp_traub":
+            continue
+        pops = [p for p, pop in description.populations.items() if pop.cell_type == name]
+        spikes = description.simulation.record.spikes
+        needed = [p for p in pops if spikes == "all" or p in spikes
+                  or any(proj.source == p for proj in description.projections)]
+        if engine == "neuroml-neuron" and pops:
+            raise UnsupportedFeature("hh_cond_exp_traub -> NeuroML2 HH_cond_exp: jNeuroML's NEURON export of "
+                                     "PyNN cells needs v_thresh, which HH_cond_exp lacks", None, f"/cell_types/{name}")
+        if needed:
+            raise UnsupportedFeature(f"hh_cond_exp_traub -> NeuroML2 HH_cond_exp has no spike output port in its "
+                                     f"LEMS definition: the spikes of {', '.join(needed)} can neither be recorded "
+                                     f"nor sent in {engine} (record V_m only, or use nest/netpyne/pynn)", None,
+                                     f"/cell_types/{name}")
 
 
 def _run(command: list[str], cwd: Path, log: Path, env: dict | None = None, timeout: float | None = None) -> float:
@@ -179,11 +202,252 @@ def core_types_dir(workdir: Path) -> Path:
 
 
 def run_pylems(lems_file: Path, workdir: Path) -> float:
-    """PyLEMS in a subprocess; seconds taken."""
+    """PyLEMS (with `patch_pylems`, recording spikes as `pylems_main` does) in a subprocess; seconds taken."""
     core = core_types_dir(workdir)
-    runner = "import sys; from lems.run import main; sys.argv[0] = 'pylems'; main()"
-    return _run([sys.executable, "-c", runner, lems_file.name, "-nogui", "-I", str(core.resolve())],
+    runner = "import sys; from netbabel.backends.neuroml import pylems_main; pylems_main(sys.argv[1], sys.argv[2])"
+    return _run([sys.executable, "-c", runner, lems_file.name, str(core.resolve())],
                 lems_file.parent, workdir / "pylems.log")
+
+
+def pylems_main(lems_name: str, core_dir: str) -> None:
+    """Run a LEMS file in PyLEMS (patched) and write its EventOutputFiles (ID_TIME, seconds) itself.
+
+    PyLEMS parses but never writes `EventOutputFile`s; here every selected cell's spike port gets a
+    callback that notes the time of the step in which it fired (as jLEMS does).
+    """
+    import xml.etree.ElementTree as ET
+
+    patch_pylems()
+    from lems.run import main
+    from lems.sim.build import SimulationBuilder
+
+    outputs: dict[str, list[tuple[int, str, str]]] = {}
+    for element in ET.parse(lems_name).getroot().iter("EventOutputFile"):
+        outputs[element.get("fileName")] = [(int(sel.get("id")), sel.get("select"), sel.get("eventPort", "spike"))
+                                            for sel in element.iter("EventSelection")]
+    events: dict[str, list[tuple[int, float]]] = {name: [] for name in outputs}
+    build = SimulationBuilder.build
+
+    def build_recording(self):
+        sim = build(self)
+        network = next(iter(sim.runnables.values()))
+        for name, selections in outputs.items():
+            for cell_id, select, port in selections:
+                cell = network.resolve_path(select)
+                cell.register_event_out_callback(port, _spike_recorder(events[name], cell_id, cell))
+        return sim
+
+    SimulationBuilder.build = build_recording
+    main(argparse.Namespace(lems_file=lems_name, I=[core_dir], dlems=False, nogui=True))
+    for name, rows in events.items():
+        with open(name, "w") as handle:
+            handle.writelines(f"{cell_id}\t{t!r}\n" for cell_id, t in rows)
+
+
+def _spike_recorder(rows: list, cell_id: int, cell):
+    return lambda: rows.append((cell_id, round(cell.time_completed, 12)))
+
+
+# -- PyLEMS compatibility (applied in the PyLEMS subprocess only) ------------------------------------
+
+_PENDING: list = []  # heap of (due time in s, sequence number, target runnable, port): delayed events
+_CLOCK = {"t": 0.0, "seq": 0}
+
+
+def patch_pylems() -> None:
+    """Make PyLEMS 0.6 run NeuroML2 point-neuron networks as jLEMS does (monkeypatches, this process only).
+
+    PyLEMS 0.6.9 (a) resolves every EventConnection's paths on the parent first, where the
+    NeuroML2 `spikeTarget="./syn"` of timedSynapticInput / poissonFiringSynapse fails ("Unable to find
+    child '.'"); (b) ignores an EventConnection's `delay` and its `<Assign property="weight">`
+    (connectionWD, inputW): every event arrives at once with weight 1; its event handlers read state
+    variables from the start of the step, so of several events arriving in one step only one counts
+    (`I = I + weight` twice adds weight once); (c) attaches an input to a cell
+    only when its type matches an `Attachments` type (PyNN cells attach `baseSynapse`s, so
+    pulseGenerators and timedSynapticInputs were refused); (d) generated code calls an undefined
+    `heaviside_step` (LEMS's H(), used by the Poisson inputs); (e) the cells of a population are copies
+    of one template sharing its lists of event callbacks, so a connection from one cell fired on the
+    spikes of all; (f) a connectionWD made two connections, its own and the weightless, undelayed one of
+    the type it extends. Here (a) paths are resolved on the
+    component itself, './x' meaning its child x; (b) delays and assignments are read from the
+    LEMS file and applied, delayed events are queued and delivered in the step after
+    spike time + delay (as in jLEMS), and each handled event updates the state it assigned; (c) an input goes
+    into the attachment container named by its destination; (d) H() is defined; (e) copies get their
+    own callback lists; (f) a type's EventConnection replaces the one of the type it extends.
+    """
+    import heapq
+
+    from lems.parser.LEMS import LEMSFileParser
+    from lems.model.model import Model
+    from lems.sim.build import SimulationBuilder
+    from lems.sim import runnable as runnable_module
+    from lems.sim.runnable import Runnable
+    from lems.sim.sim import Simulation
+
+    parse_ec = LEMSFileParser.parse_event_connection
+
+    def parse_event_connection(self, node) -> None:
+        parse_ec(self, node)
+        ec = self.current_structure.event_connections[-1]
+        ec.netbabel_delay = node.lattrib.get("delay")
+        ec.netbabel_assigns = [(c.lattrib.get("property"), c.lattrib.get("value"))
+                               for c in node.children if c.ltag == "assign"]
+
+    resolve_structure = Model.resolve_structure
+
+    def resolve(self, fc, ct) -> None:
+        before = len(fc.structure.event_connections)
+        resolve_structure(self, fc, ct)
+        for template, ec in zip(ct.structure.event_connections, fc.structure.event_connections[before:]):
+            ec.netbabel_delay = _pylems_number(fc, getattr(template, "netbabel_delay", None))
+            ec.netbabel_assigns = [(prop, _pylems_number(fc, value))
+                                   for prop, value in getattr(template, "netbabel_assigns", [])]
+
+    resolve_path = Runnable.resolve_path
+
+    def resolve_path_dot(self, path: str):
+        if path == ".":
+            return self
+        if path.startswith("./"):
+            try:
+                return resolve_path_dot(self, path[2:])
+            except Exception:
+                # PyLEMS's Runnable.copy resolves on the parent first and then again on the copy itself
+                return self
+        return resolve_path(self, path)
+
+    add_attachment = Runnable.add_attachment
+
+    def add_attachment_by_container(self, runnable, container=None) -> None:
+        if container and not any(t in self.attachments for t in runnable.component.types) \
+                and container in self.attachments.values():
+            runnable.id = runnable.id + str(len(self.__dict__[container]))
+            self.__dict__[container].append(runnable)
+            runnable.parent = self
+            return
+        add_attachment(self, runnable, container)
+
+    def build_event_connections(self, component, runnable, structure) -> None:
+        for ec in _most_derived(structure.event_connections):
+            if ec.receiver:
+                source = runnable.parent.resolve_path(ec.from_)
+                target = runnable.parent.resolve_path(ec.to)
+                # built afresh, not copied: Runnable.copy leaves the copied children's events (the
+                # spikes of a timedSynapticInput) wired to the original
+                receiver = self.build_runnable(ec.receiver, target)
+                template_id = receiver.id
+                receiver.id = f"{component.id}__{template_id}__"
+                if ec.receiver_container:
+                    target.add_attachment(receiver, ec.receiver_container)
+                target.add_child(template_id, receiver)
+                for prop, value in getattr(ec, "netbabel_assigns", []):
+                    if prop and value is not None:
+                        receiver.__dict__[prop] = value
+                target = receiver
+            else:
+                source = runnable.resolve_path(ec.from_)
+                target = runnable.resolve_path(ec.to)
+            source_port = ec.source_port or _only_port(source.event_out_ports, source.id, "source")
+            target_port = ec.target_port or _only_port(target.event_in_ports, target.id, "destination")
+            source.register_event_out_callback(source_port,
+                                               _event_callback(target, target_port, getattr(ec, "netbabel_delay", None)))
+
+    copy = Runnable.copy
+
+    def copy_with_own_callbacks(self):
+        saved = self.event_out_callbacks
+        self.event_out_callbacks = _CopyingDict(saved)  # Runnable.copy shares the callback lists
+        try:
+            return copy(self)
+        finally:
+            self.event_out_callbacks = saved
+
+    build_on_event = SimulationBuilder.build_on_event
+
+    def build_on_event_each(self, runnable, regime, on_event) -> list[str]:
+        code = build_on_event(self, runnable, regime, on_event)
+        assigned = [a.variable for a in on_event.actions if hasattr(a, "variable") and hasattr(a, "expression_tree")]
+        return code[:-1] + [f"    self.{v}_shadow = self.{v}" for v in assigned] + code[-1:]
+
+    step = Simulation.step
+
+    def step_delivering(self) -> bool:
+        if self.run_queue:
+            now, top = self.run_queue[0]
+            _CLOCK["t"] = now
+            # jLEMS hands a spike sent at step t with delay d to the target in the step after t + d
+            while _PENDING and _PENDING[0][0] + 0.5 * top.time_step <= now:
+                _, _, target, port = heapq.heappop(_PENDING)
+                target.inc_event_in(port)
+        return step(self)
+
+    runnable_module.heaviside_step = _heaviside
+    LEMSFileParser.parse_event_connection = parse_event_connection
+    Model.resolve_structure = resolve
+    Runnable.resolve_path = resolve_path_dot
+    Runnable.add_attachment = add_attachment_by_container
+    Runnable.copy = copy_with_own_callbacks
+    SimulationBuilder.build_event_connections = build_event_connections
+    SimulationBuilder.build_on_event = build_on_event_each
+    Simulation.step = step_delivering
+
+
+def _most_derived(connections: list) -> list:
+    """One EventConnection per (from, to, receiver): a type's own one replaces the one it extends.
+
+    PyLEMS keeps both (connectionWD's, with delay and weight, and that of `connection`, which it extends).
+    """
+    chosen: dict = {}
+    for ec in connections:
+        key = (ec.from_, ec.to, id(ec.receiver) if ec.receiver else None)
+        richer = getattr(ec, "netbabel_delay", None) is not None or getattr(ec, "netbabel_assigns", None)
+        if key not in chosen or richer:
+            chosen[key] = ec
+    return list(chosen.values())
+
+
+class _CopyingDict(dict):
+    """A dict whose items are handed out as copies (lists copied, not shared)."""
+
+    def __getitem__(self, key):
+        return list(super().__getitem__(key))
+
+
+def _heaviside(x: float) -> float:
+    """LEMS's H(x), which PyLEMS names in generated code (`heaviside_step`) but never defines."""
+    return 0.0 if x < 0 else (1.0 if x > 0 else 0.5)
+
+
+def _pylems_number(fc, value: str | None) -> float | None:
+    """A parameter name or a number of a resolved PyLEMS component, as an SI number (None when absent)."""
+    if value is None or value == "":
+        return None
+    if value in fc.parameters:
+        return float(fc.parameters[value].numeric_value)
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _only_port(ports: list, owner: str, kind: str) -> str:
+    if len(ports) != 1:
+        raise NetbabelError(f"PyLEMS: no {kind} event port uniquely identifiable in {owner!r}")
+    return ports[0]
+
+
+def _event_callback(target, port: str, delay: float | None):
+    """Deliver at once (no delay) or queue until the step after now + delay."""
+    import heapq
+
+    if not delay:
+        return lambda: target.inc_event_in(port)
+
+    def queue() -> None:
+        _CLOCK["seq"] += 1
+        heapq.heappush(_PENDING, (_CLOCK["t"] + delay, _CLOCK["seq"], target, port))
+
+    return queue
 
 
 def read_spike_files(result, seconds: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -197,22 +461,4 @@ def read_spike_files(result, seconds: bool) -> dict[str, tuple[np.ndarray, np.nd
         ids = data[:, 0].astype(np.int64) if len(data) else np.zeros(0, np.int64)
         times = data[:, 1] * (1000.0 if seconds else 1.0) if len(data) else np.zeros(0)
         spikes[pname] = (ids, np.round(times, 9))
-    return spikes
-
-
-def read_pylems_spikes(result, dt: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Spikes detected in PyLEMS's per-step `v` files (columns: t, v of each cell, in SI units)."""
-    spikes = {}
-    for pname, relative in result.spike_files.items():
-        path = result.directory / relative.replace(".spikes", ".v.dat")
-        data = np.loadtxt(path, ndmin=2)
-        t_ms, v_mv = data[:, 0] * 1000.0, data[:, 1:] * 1000.0
-        dv = np.diff(v_mv, axis=0)
-        reset = dv < -10.0
-        up = (v_mv[:-1] < 0.0) & (v_mv[1:] >= 0.0)
-        steps, cells = np.nonzero(reset | up)
-        # PyLEMS labels each row with the time before the step whose result it holds (row 0 is already
-        # one step on from v_init): a reset seen in row k+1 happened in the step ending at t[k+1] + dt,
-        # which is where jLEMS puts the spike
-        spikes[pname] = (cells.astype(np.int64), np.round(t_ms[steps + 1] + dt, 9))
     return spikes
