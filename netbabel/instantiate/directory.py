@@ -33,7 +33,7 @@ from netbabel.instantiate.positions import population_positions
 from netbabel.instantiate.rules import (
     EDGES_PER_BLOCK, ProjectionPlan, block_arrays, explicit_edges, explicit_size, plan_projection,
 )
-from netbabel.instantiate.values import V_INIT, ValueSampler, generator, steps_to_ms
+from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator, steps_to_ms
 from netbabel.instantiate.writer import (
     BAND_EDGES, CACHE_BYTES, SORT_EDGES, EdgePopulationWriter, SpikeWriter, write_nodes,
 )
@@ -68,7 +68,8 @@ class Job:
 
 
 def make_job(description: Description) -> Job:
-    projections = [None if p.rule.type == "explicit" else plan_projection(description, i)
+    value = evaluator(description)
+    projections = [None if p.rule.type == "explicit" else plan_projection(description, i, value)
                    for i, p in enumerate(description.projections)]
     poisson = {}
     for i, inp in enumerate(description.inputs):
@@ -90,8 +91,8 @@ def _tasks(plan_blocks: int, block_items: int, block_targets: int, chunk_size: i
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(description: Description) -> None:
-    _STATE["job"] = make_job(description)
+def _init_worker(job: Job) -> None:
+    _STATE["job"] = job
 
 
 def _edge_task(index: int, b0: int, b1: int) -> list:
@@ -130,14 +131,14 @@ def _threaded(tasks: list[tuple]) -> Iterator[tuple]:
 class _Runner:
     """Runs tasks in order: in a helper thread (one process) or in a pool with a bounded number in flight."""
 
-    def __init__(self, description: Description, job: Job, processes: int):
+    def __init__(self, job: Job, processes: int):
         self.processes = max(1, int(processes))
         _STATE["job"] = job
         self.pool = None
         if self.processes > 1:
             method = "fork" if sys.platform.startswith("linux") else "spawn"
             ctx = multiprocessing.get_context(method)
-            self.pool = ctx.Pool(self.processes, initializer=_init_worker, initargs=(description,))
+            self.pool = ctx.Pool(self.processes, initializer=_init_worker, initargs=(job,))
 
     def map(self, tasks: list[tuple]) -> Iterator[tuple]:
         if self.pool is None:
@@ -229,7 +230,7 @@ def instantiate_to_directory(description: Description, out_dir: Path | str, chun
     _check_disk(out_dir, est["disk_bytes"])
     try:
         with atomic_path(out_dir, directory=True) as tmp:
-            _isolated(_write_files, (description, tmp, chunk_size, processes, show, est["edges"] + est["spikes"]))
+            _isolated(_write_files, (job, tmp, chunk_size, processes, show, est["edges"] + est["spikes"]))
             data = explicit_data(description)
             _copy_side_files(description, data, tmp)
             _check_explicit(data, tmp)
@@ -242,14 +243,12 @@ def instantiate_to_directory(description: Description, out_dir: Path | str, chun
     return Description.from_dict(data, base_dir=out_dir)
 
 
-def _write_files(description: Description, tmp: Path, chunk_size: int | None, processes: int, show: bool,
-                 total: float) -> None:
+def _write_files(job: Job, tmp: Path, chunk_size: int | None, processes: int, show: bool, total: float) -> None:
     from netbabel.progress import progress as bar
 
     if multiprocessing.current_process().daemon:
         processes = 1
-    job = make_job(description)
-    runner = _Runner(description, job, processes)
+    runner = _Runner(job, processes)
     try:
         with bar(total=total, desc="instantiate", unit="item", enabled=show) as pbar:
             _write_all(job, tmp, runner, chunk_size, pbar.update)

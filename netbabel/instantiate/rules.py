@@ -128,12 +128,13 @@ def _pow2_floor(x: float) -> int:
     return 1 << max(0, int(math.floor(math.log2(max(x, 1.0)))))
 
 
-def plan_projection(description: Description, index: int) -> ProjectionPlan:
-    """Evaluate a projection's rule and sizes and fix its blocks."""
+def plan_projection(description: Description, index: int,
+                    value: Callable[[object], float] | None = None) -> ProjectionPlan:
+    """Evaluate a projection's rule and sizes and fix its blocks (`value`: an `evaluator` to share)."""
     proj = description.projections[index]
     where = f"/projections/{index}"
     rule = proj.rule
-    value = evaluator(description)
+    value = value or evaluator(description)
     ns, nt = (int(round(value(description.populations[p].size))) for p in (proj.source, proj.target))
     name = description.projection_name(index)
     plan = ProjectionPlan(

@@ -11,7 +11,8 @@ Bytes on disk per edge: 4 + 4 node ids, 8 + 8 weight and delay, 8 for the source
 (one range per edge: edges are sorted by target, so a source's edges are rarely adjacent).
 The per-edge columns are contiguous datasets written once (no chunking, no fill) when the
 edge count is known in advance (`exact_size`), else chunked and grown. ``edge_type_id`` and
-``edge_group_id`` are chunked datasets left at their fill value, and ``edge_group_index``
+``edge_group_id`` are contiguous datasets never written (HDF5 allocates no storage and reads
+return their fill value), and ``edge_group_index``
 (0..n-1) is written as deflate-compressed chunks assembled from cached pieces: none of
 them takes measurable space or time. Edges appended in target order make the target index
 one range per node; the source index is built at `finish` by a stable (radix) sort of the
@@ -70,21 +71,35 @@ def _group(parent: h5py.Group, name: str) -> h5py.Group:
     return h5py.Group(h5py.h5g.create(parent.id, name.encode()))
 
 
+_DCPLS: dict = {}
+
+
+def _dcpl(dtype, chunks: tuple | None, fill, deflate: bool) -> h5py.h5p.PropDCID:
+    key = (np.dtype(dtype), chunks, fill, deflate)
+    if key not in _DCPLS:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        if chunks is not None:
+            dcpl.set_chunk(chunks)
+            if deflate:
+                dcpl.set_shuffle()
+                dcpl.set_deflate(1)
+        if fill is not None:
+            dcpl.set_fill_value(np.array(fill, dtype))
+        elif chunks is None:
+            dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+        _DCPLS[key] = dcpl
+    return _DCPLS[key]
+
+
 def _dataset(parent: h5py.Group, name: str, dtype, shape: tuple, chunks: tuple | None = None, fill=None,
              deflate: bool = False, data: np.ndarray | None = None) -> h5py.Dataset:
-    """A dataset: contiguous and never filled (written once), or chunked and growable (`chunks`)."""
-    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    """A dataset: contiguous (written once, never filled; with `fill` and never written it takes no space and
+    reads as the fill value), or chunked and growable (`chunks`)."""
+    dcpl = _dcpl(dtype, chunks, fill, deflate)
     if chunks is None:
-        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
         space = h5py.h5s.create_simple(shape)
     else:
-        dcpl.set_chunk(chunks)
-        if deflate:
-            dcpl.set_shuffle()
-            dcpl.set_deflate(1)
         space = h5py.h5s.create_simple(shape, (h5py.h5s.UNLIMITED,) + tuple(shape[1:]))
-    if fill is not None:
-        dcpl.set_fill_value(np.array(fill, dtype))
     dsid = h5py.h5d.create(parent.id, name.encode(), _type(dtype), space, dcpl=dcpl)
     if data is not None and data.size:
         dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(data, dtype))
@@ -185,7 +200,7 @@ class EdgePopulationWriter:
             raise ValueError(f"edge population {self.group.name}: {self.size} edges appended, {self.exact} announced")
         g = self.group
         for name, value in (("edge_type_id", self.edge_type_id), ("edge_group_id", 0)):
-            _dataset(g, name, np.int64, (self.size,), chunks=(self.chunk,), fill=value)
+            _dataset(g, name, np.int64, (self.size,), fill=value)  # never written: no space, reads as `value`
         write_group_index(g, self.size)
         idx = _group(g, "indices")
         index_type = np.uint32 if self.size < 2**32 else np.uint64
