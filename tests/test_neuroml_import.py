@@ -146,3 +146,26 @@ def test_unused_components_are_reported(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "<iafCell id='spare'>" in err and "not used by network 'net'" in err
     assert (tmp_path / "out.json").exists()
+
+
+def test_inputs_starting_after_the_end_are_dropped_with_a_warning(tmp_path, capsys):
+    """A pulseGenerator / transientPoissonFiringSynapse starting at or after the simulation's end
+    (LEMS length 200 ms) is not imported (its stop would lie before its start), with a warning."""
+    model = tmp_path / "model"
+    shutil.copytree(DATA, model)
+    net = model / "iaf_network.net.nml"
+    text = net.read_text()
+    late = ('<pulseGenerator id="late_pulse" delay="250ms" duration="60ms" amplitude="0.1nA"/>\n'
+            '    <pulseGenerator id="edge_pulse" delay="150ms" duration="100ms" amplitude="0.1nA"/>\n    ')
+    lists = ('<inputList id="late" component="late_pulse" population="Pyr">'
+             + "".join(f'<input id="{i}" target="../Pyr/{i}/pyr" destination="synapses"/>' for i in range(4))
+             + '</inputList>\n        <inputList id="edge" component="edge_pulse" population="Pyr">'
+             + "".join(f'<input id="{i}" target="../Pyr/{i}/pyr" destination="synapses"/>' for i in range(4))
+             + '</inputList>\n    </network>')
+    net.write_text(text.replace("<network", late + "<network", 1).replace("</network>", lists))
+    d = read(model / "LEMS_iaf_network.xml", tmp_path)
+    names = {i.name: i for i in d.inputs}
+    assert "late" not in names and names["edge"].start == 150.0 and names["edge"].stop is None
+    err = capsys.readouterr().err
+    assert "late_pulse" in err and "at or after the end of the simulation (200 ms); not imported" in err
+    assert "edge_pulse" not in err

@@ -785,6 +785,8 @@ class _PendingInput:
             start = imp.q(c, "delay", "ms")
             stop = conv.tidy(start + imp.q(c, "duration", "ms"))
             amp = imp.q(c, "amplitude", "pA") if c.tag == "pulseGenerator" else imp.q(c, "amplitude", "none")
+            if _after_end(imp, c, start):
+                return
             inp = Input(type="dc", target=self.target.name, name=name, amplitude=amp, start=start, stop=stop,
                         section=section, x=x)
             if stop >= float(d.value(d.simulation.duration)):
@@ -805,6 +807,8 @@ class _PendingInput:
                         section=section, x=x)
             if c.tag == "transientPoissonFiringSynapse":
                 inp.start = imp.q(c, "delay", "ms")
+                if _after_end(imp, c, inp.start):
+                    return
                 duration = imp.q(c, "duration", "ms")
                 if duration < 1e8:
                     inp.stop = conv.tidy(inp.start + duration)
@@ -848,6 +852,19 @@ class _PendingInput:
         for cell in self.cells:
             ids.extend([int(cell)] * len(spikes))
             times.extend(spikes)
+
+
+def _after_end(imp: _Importer, comp: Element, start: float) -> bool:
+    """True (with a warning) for an input that starts at or after the simulation's end: it is not imported.
+
+    Kept, it would be an input whose stop (the end of the simulation) lies before its start.
+    """
+    duration = float(imp.d.value(imp.d.simulation.duration))
+    if start < duration:
+        return False
+    print(f"warning: {comp.file}: {comp.where()}: starts at {start:g} ms, at or after the end of the simulation "
+          f"({duration:g} ms); not imported", file=sys.stderr)
+    return True
 
 
 def write_trains(imp: _Importer) -> None:
