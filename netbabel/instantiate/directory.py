@@ -214,8 +214,6 @@ def instantiate_to_directory(description: Description, out_dir: Path | str, chun
     `chunk_size`: targets per task (rounded to whole blocks); `processes`: worker processes;
     `progress`: show a bar (default: when stderr is a terminal). None of them changes the result.
     """
-    from netbabel.progress import on_terminal
-
     out_dir = Path(out_dir)
     if chunk_size is not None and chunk_size < 1:
         raise NetbabelError(f"chunk size must be positive, got {chunk_size}")
@@ -223,7 +221,7 @@ def instantiate_to_directory(description: Description, out_dir: Path | str, chun
         raise NetbabelError(f"processes must be at least 1, got {processes}")
     job = make_job(description)
     est = estimate(job, processes)
-    show = on_terminal() if progress is None else progress
+    show = sys.stderr.isatty() if progress is None else progress
     if show:
         print(f"instantiate: about {est['edges']:.3g} edges and {est['spikes']:.3g} input spikes; "
               f"disk about {_size(est['disk_bytes'])}, memory about {_size(est['memory_bytes'])}", file=sys.stderr)
@@ -244,13 +242,16 @@ def instantiate_to_directory(description: Description, out_dir: Path | str, chun
 
 
 def _write_files(job: Job, tmp: Path, chunk_size: int | None, processes: int, show: bool, total: float) -> None:
-    from netbabel.progress import progress as bar
-
     if multiprocessing.current_process().daemon:
         processes = 1
     runner = _Runner(job, processes)
     try:
-        with bar(total=total, desc="instantiate", unit="item", enabled=show) as pbar:
+        if not show:  # (tqdm is not even imported)
+            _write_all(job, tmp, runner, chunk_size, lambda n: None)
+            return
+        from netbabel.progress import progress as bar
+
+        with bar(total=total, desc="instantiate", unit="item", enabled=True) as pbar:
             _write_all(job, tmp, runner, chunk_size, pbar.update)
     finally:
         runner.close()

@@ -31,6 +31,7 @@ import math
 from typing import Callable
 
 import numpy as np
+import numpy.random  # noqa: F401 - loaded with the module, not lazily at the first draw
 
 from netbabel.description.model import Description, Distribution, Quantity
 from netbabel.errors import NetbabelError

@@ -323,16 +323,16 @@ def _ranges(sorted_ids: np.ndarray, counts: np.ndarray, dtype=np.uint64) -> tupl
         return np.empty((0, 2), dtype), counts
     follows = np.flatnonzero(np.diff(sorted_ids) == 1) + 1  # candidates to merge with i-1
     if follows.size:
-        node_start = np.cumsum(counts) - counts
-        follows = follows[~np.isin(follows, node_start)]  # the first edge of a node always starts a range
+        node_start = np.cumsum(counts) - counts  # the first edge of a node always starts a range
+        at = np.minimum(np.searchsorted(node_start, follows), node_start.size - 1)
+        follows = follows[node_start[at] != follows]
     starts = np.delete(sorted_ids, follows) if follows.size else sorted_ids
     ranges = np.empty((starts.size, 2), dtype)
     ranges[:, 0] = starts
     np.add(starts, 1, out=ranges[:, 1], casting="unsafe")
     if follows.size:
         # the range of position f - 1 has index f - 1 - (follows before f); runs of 3+ ids repeat an index
-        longer, extra = np.unique(follows - 1 - np.arange(follows.size), return_counts=True)
-        ranges[longer, 1] += extra.astype(dtype)
+        np.add.at(ranges[:, 1], follows - 1 - np.arange(follows.size), dtype(1))
         merged_node = np.searchsorted(np.cumsum(counts), follows, side="right")
         counts = counts - np.bincount(merged_node, minlength=counts.size)
     return ranges, counts
