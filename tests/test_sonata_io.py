@@ -404,3 +404,21 @@ def test_exported_step_current_runs_in_bmtk_pointnet_as_in_nest(tmp_path):
                   for pop, (pids, ptimes) in read_report(tmp_path / "nest.h5").items() if pop != "thalamus"
                   for i, t in zip(pids, ptimes))
     assert ours == bmtk
+
+
+def test_export_without_edges_writes_no_edges_file(tmp_path):
+    """A circuit with no projections and only current inputs has no edges file or edge types table."""
+    doc = json.loads((Path(__file__).parent / "data/tiny.json").read_text())
+    doc["projections"] = []
+    doc["inputs"] = [i for i in doc["inputs"] if i["type"] == "dc"]
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    _convert(tmp_path / "m.json", tmp_path / "out", "sonata")
+    network = tmp_path / "out/network"
+    assert not list(network.glob("*edge*")), sorted(p.name for p in network.iterdir())
+    circuit = json.loads((tmp_path / "out/circuit_config.json").read_text())
+    assert circuit["networks"]["edges"] == []
+    import libsonata
+
+    config = libsonata.CircuitConfig.from_file(str(tmp_path / "out/circuit_config.json"))
+    assert config.node_populations == {"A", "B"}
+    assert config.edge_populations == set()

@@ -147,8 +147,12 @@ class _Writer:
                 rows = [{k: v for k, v in r.items() if k in ("node_type_id", "model_type", "pop_name") or
                          (v is not None and k not in MODEL_COLUMNS)} for r in rows]
             self._write_csv(self.net / f"{_types_name(stem)}.csv", rows, "node_type_id")
-        for stem in self.edge_rows:
+        for stem in list(self.edge_rows):
             path = self.net / f"{stem}.h5"
+            if not _h5_names(path, "edges"):  # opened for spike inputs that needed no edges: not part of the circuit
+                path.unlink(missing_ok=True)
+                del self.edge_rows[stem]
+                continue
             missing = []
             with h5py.File(path, "r") as f:
                 for name, g in f["edges"].items():
