@@ -172,3 +172,32 @@ def test_frozen_round_trip_is_spike_identical_in_nest(tmp_path):
         order_b = np.lexsort((again[pop][0], again[pop][1]))
         np.testing.assert_array_equal(original[pop][1][order_a], again[pop][1][order_b])
         np.testing.assert_array_equal(original[pop][0][order_a], again[pop][0][order_b])
+
+
+def test_v_m_report_against_nest(tmp_path):
+    """V_m recording: the neuroml backends write the NEST backend's membrane report (<stem>_v.h5, mV,
+    samples at dt, 2 dt, ...). One iaf_psc_exp cell, a 300 pA DC pulse from 20 to 80 ms (below threshold):
+    jLEMS (forward Euler) follows NEST's exact integration within 0.03 mV once its one-step later onset is
+    accounted for (its pulseGenerator acts from the step after `start`, NEST's from `start`); PyLEMS
+    writes the same values as jLEMS."""
+    import json
+    import h5py
+    data = {"netbabel": "1", "name": "vm", "cell_types": {"c": {"model": "iaf_psc_exp", "params": {}}},
+            "populations": {"P": {"cell_type": "c", "size": 2}},
+            "inputs": [{"name": "step", "type": "dc", "target": "P", "amplitude": 300.0, "start": 20.0, "stop": 80.0}],
+            "simulation": {"duration": 100.0, "dt": 0.1, "seed": 1,
+                           "record": {"spikes": "all", "v": [{"population": "P", "ids": [1]}]}}}
+    model = tmp_path / "vm.json"
+    model.write_text(json.dumps(data))
+    traces = {}
+    for name in ("nest", "neuroml", "neuroml-pylems"):
+        simulate(model, name, tmp_path / f"{name}.h5")
+        with h5py.File(tmp_path / f"{name}_v.h5") as f:
+            assert list(f["report/P/mapping/node_ids"][()]) == [1]
+            assert f["report/P/data"].attrs["units"] == "mV"
+            traces[name] = f["report/P/data"][()][:, 0]
+    nest, jlems = traces["nest"], traces["neuroml"]
+    assert len(jlems) == 1000 and len(nest) >= 999  # NEST does not sample at the end time
+    assert np.all(jlems[:200] == -70.0) and jlems[199 + 300] > -60.0  # rises by 0.3 nA x 40 MOhm = 12 mV
+    np.testing.assert_allclose(jlems[1:790], nest[:789], atol=0.03)  # one step later onset
+    np.testing.assert_allclose(traces["neuroml-pylems"], jlems, atol=1e-4)

@@ -85,6 +85,7 @@ def run(description: Description, output: Path, options: argparse.Namespace) -> 
             run_pylems(result.lems_file, workdir)
             spikes = read_spike_files(result, seconds=True)
         write_report(output, spikes, attrs={"simulator": engine})
+        write_voltage_report(description, result, Path(output), first_row=0 if engine == "neuroml-pylems" else 1)
 
 
 def _refuse_hh_spikes(description: Description, engine: str) -> None:
@@ -448,6 +449,41 @@ def _event_callback(target, port: str, delay: float | None):
         heapq.heappush(_PENDING, (_CLOCK["t"] + delay, _CLOCK["seq"], target, port))
 
     return queue
+
+
+def write_voltage_report(description: Description, result, output: Path, first_row: int) -> None:
+    """The recorded V_m as the NEST backend's membrane report, beside the spike report (`<stem>_v.h5`).
+
+    The LEMS OutputFiles (`<population id>.v.dat`: t and v in SI units) become /report/<population>/data
+    (samples at dt, 2 dt, ..., duration; cells in ascending index order; mV), mapping/node_ids, element_ids,
+    index_pointers and time. jLEMS and jNeuroML's NEURON export write the state at t = k dt in row k (row 0:
+    the initial state), PyLEMS the state after step k + 1 in row k: `first_row` is 1 or 0.
+    """
+    import h5py
+
+    from netbabel.atomic import atomic_path
+    from netbabel.exporters.neuroml import voltage_columns
+
+    columns = voltage_columns(description)
+    if not columns:
+        return
+    dt = float(description.value(description.simulation.dt))
+    n_steps = int(round(float(description.value(description.simulation.duration)) / dt))
+    with atomic_path(output.with_name(output.stem + "_v" + output.suffix)) as tmp, h5py.File(tmp, "w") as f:
+        for pname, ids in columns.items():
+            path = result.directory / f"{result.population_ids[pname]}.v.dat"
+            if not path.exists():
+                raise NetbabelError(f"the simulation wrote no V_m file for population {pname!r}", str(path))
+            values = np.loadtxt(path, ndmin=2)[first_row:first_row + n_steps, 1:1 + len(ids)] * 1000.0
+            data = np.full((n_steps, len(ids)), np.nan)
+            data[:len(values)] = values
+            group = f.create_group(f"report/{pname}")
+            group.create_dataset("data", data=data).attrs["units"] = "mV"
+            group.create_dataset("mapping/node_ids", data=np.asarray(ids, dtype=np.uint64))
+            group.create_dataset("mapping/element_ids", data=np.zeros(len(ids), dtype=np.uint32))
+            group.create_dataset("mapping/index_pointers", data=np.arange(len(ids) + 1, dtype=np.uint64))
+            group["mapping"].create_dataset("time", data=np.array([dt, n_steps * dt + dt / 2, dt]))
+            group["mapping/time"].attrs["units"] = "ms"
 
 
 def read_spike_files(result, seconds: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:

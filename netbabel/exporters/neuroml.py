@@ -64,13 +64,13 @@ def write(description: Description, out: Path, options: argparse.Namespace) -> N
 # -- the export -----------------------------------------------------------------------------
 
 def export(description: Description, out: Path, options: Any = None, safe_ids: bool = False,
-           validate: bool = True, pylems_v: bool = False) -> Export:
+           validate: bool = True) -> Export:
     """Write `<name>.net.nml` (or `.net.nml.h5`) and `LEMS_<name>.xml` into the directory `out`.
 
     `safe_ids` prefixes population ids with `pop_` (jNeuroML's NEURON export puts them in hoc,
     where names such as `E` or `PI` are built-in constants); the mapping is in `netbabel_ids.json`.
-    `pylems_v` also records every recorded cell's `v` to `<population id>.v.dat` (PyLEMS writes no
-    event files; the neuroml-pylems backend detects spikes in it).
+    V_m recordings (simulation.record.v) go to `<population id>.v.dat` (time and v of the recorded
+    cells in ascending index order, SI units; `voltage_columns`).
     """
     quiet_libraries()
     out = Path(out)
@@ -79,11 +79,11 @@ def export(description: Description, out: Path, options: Any = None, safe_ids: b
     _refuse_inexpressible(description)
     with tempfile.TemporaryDirectory(prefix="netbabel-neuroml-") as scratch:
         explicit = _explicit(description, frozen, Path(scratch))
-        return _export(description, explicit, out, options, safe_ids, validate, pylems_v, frozen)
+        return _export(description, explicit, out, options, safe_ids, validate, frozen)
 
 
 def _export(description: Description, explicit: Description, out: Path, options: Any, safe_ids: bool,
-            validate: bool, pylems_v: bool, frozen: bool) -> Export:
+            validate: bool, frozen: bool) -> Export:
     import neuroml
 
     name = _nml_id(description.name, "model")
@@ -96,7 +96,7 @@ def _export(description: Description, explicit: Description, out: Path, options:
     doc.networks.append(net)
     network_file = out / (f"{name}.net.nml.h5" if hdf5 else f"{name}.net.nml")
     _write_document(doc, network_file, hdf5, validate, builder)
-    lems_file = _write_lems(description, name, net.id, network_file, builder, out, pylems_v)
+    lems_file = _write_lems(description, name, net.id, network_file, builder, out)
     ids = {pop: builder.pop_ids[pop] for pop in description.populations}
     (out / ID_MAP_FILE).write_text(json.dumps({"populations": ids, "spike_files": builder.spike_files,
                                                "sizes": builder.sizes}, indent=1))
@@ -768,8 +768,16 @@ def _schema() -> Any:
 
 # -- LEMS ---------------------------------------------------------------------------------------------
 
+def voltage_columns(d: Description) -> dict[str, list[int]]:
+    """Population -> the cells whose V_m is recorded (ascending, each once): the columns of its .v.dat file."""
+    columns: dict[str, set[int]] = {}
+    for rec in d.simulation.record.v:
+        columns.setdefault(rec.population, set()).update(int(i) for i in rec.ids)
+    return {pname: sorted(ids) for pname, ids in columns.items()}
+
+
 def _write_lems(d: Description, name: str, network_id: str, network_file: Path, builder: _Builder,
-                out: Path, pylems_v: bool = False) -> Path:
+                out: Path) -> Path:
     from pyneuroml.lems import LEMSSimulation
 
     quiet_libraries()
@@ -787,19 +795,12 @@ def _write_lems(d: Description, name: str, network_id: str, network_file: Path, 
         for i in range(builder.sizes[pname]):
             path = builder.cell_path(pname, i)[3:]
             sim.add_selection_to_event_output_file(of, i, path, "spike")
-    if pylems_v:
-        for pname, spike_file in builder.spike_files.items():
-            pop_id = builder.pop_ids[pname]
-            of = f"vall_{pop_id}"
-            sim.create_output_file(of, spike_file.replace(".spikes", ".v.dat"))
-            for i in range(builder.sizes[pname]):
-                sim.add_column_to_output_file(of, f"v{i}", builder.cell_path(pname, i)[3:] + "/v")
-    for rec in d.simulation.record.v:
-        pop_id = builder.pop_ids[rec.population]
+    for pname, ids in voltage_columns(d).items():
+        pop_id = builder.pop_ids[pname]
         of = f"v_{pop_id}"
         sim.create_output_file(of, f"{pop_id}.v.dat")
-        for i in rec.ids:
-            sim.add_column_to_output_file(of, f"v{i}", builder.cell_path(rec.population, i)[3:] + "/v")
+        for i in ids:
+            sim.add_column_to_output_file(of, f"v{i}", builder.cell_path(pname, i)[3:] + "/v")
     lems_file = out / f"LEMS_{name}.xml"
     cwd = Path.cwd()
     try:
