@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+
 import pytest
 
 from netbabel.cli import BACKENDS
@@ -127,14 +129,122 @@ def feature_cells(owner: dict[str, tuple[str, str]], references: list[Spikes], c
         if failed:
             cells[(group, feature)] = ("error", failed[0])
             continue
-        verdicts = [rows.get(p, ("DIFFERENT", "no spikes reported")) for p in pops + shared]
-        if all(v == EXACT for v, _ in verdicts):
-            cells[(group, feature)] = ("exact", "")
-        elif all(v in (EXACT, "equivalent") for v, _ in verdicts):
-            cells[(group, feature)] = ("statistical", "; ".join(d for _, d in verdicts if d))
-        else:
-            cells[(group, feature)] = ("differs", "; ".join(d for v, d in verdicts if v not in (EXACT, "equivalent")))
+        cells[(group, feature)] = verdict_cell([rows.get(p, ("DIFFERENT", "no spikes reported")) for p in pops + shared])
     return cells
+
+
+def verdict_cell(verdicts: list[tuple[str, str]]) -> tuple[str, str]:
+    """One matrix cell from per-population (verdict, detail): exact, statistical or differs."""
+    if all(v == EXACT for v, _ in verdicts):
+        return "exact", ""
+    if all(v in (EXACT, "equivalent") for v, _ in verdicts):
+        return "statistical", "; ".join(d for _, d in verdicts if d)
+    return "differs", "; ".join(d for v, d in verdicts if v not in (EXACT, "equivalent"))
+
+
+def model_cell(references: list[Spikes], candidate: Spikes, model: Description) -> tuple[str, str]:
+    """A whole model judged against the reference runs: exact only if every population is."""
+    sizes = {p: model.size(p) for p in model.populations}
+    candidate = {p: s for p, s in candidate.items() if p in sizes}  # not the spike sources a format adds
+    window = Window(0.0, float(model.value(model.simulation.duration)), sizes)
+    dt = float(model.value(model.simulation.dt))
+    rows = judge("candidate", candidate, references, window, tolerance=dt / 2).rows
+    verdicts = [(r.verdict, f"{r.population}: {r.detail}" if r.detail else "") for r in rows]
+    cell, detail = verdict_cell(verdicts)
+    if cell == "exact":
+        detail = f"{sum(len(s[1]) for s in candidate.values())} spikes matched"
+    return cell, detail
+
+
+def attempt(run):
+    """(result, "", "") or (None, "refused" | "error", message): a failing path is a matrix cell."""
+    try:
+        return run(), "", ""
+    except UnsupportedFeature as exc:
+        return None, "refused", error_summary(str(exc))
+    except Exception as exc:  # noqa: BLE001 - simulator failures (NEST, NEURON, Java) are recorded, not raised
+        return None, "error", error_summary(f"{type(exc).__name__}: {exc}")
+
+
+def network_structure(description: Description, directory: Path) -> dict:
+    """What a format must keep, from the instantiated (frozen) network: per population the size, cell model,
+    parameters and initial potentials; per (source, target, receptor) the sorted edges (ids, weight, delay)."""
+    from netbabel.exporters.neuroml import read_edges
+    from netbabel.instantiate import initial_potentials, instantiate_to_directory
+
+    d = instantiate_to_directory(description, directory, progress=False)
+    pops = {}
+    for name, pop in d.populations.items():
+        ct = d.cell_types[pop.cell_type]
+        params = {k: _value(d, v) for k, v in ct.params.items() if isinstance(v, (int, float, str))}
+        v0 = initial_potentials(d, name)
+        pops[name] = (d.size(name), ct.model, params, v0 if v0 is not None else d.value(pop.v_init)
+                      if pop.v_init is not None else None)
+    edges: dict[tuple, list] = {}
+    for proj in d.projections:
+        e = read_edges(d, proj.rule.file, proj.rule.population)
+        n = len(e["source"])
+        weight = e["weight"] if "weight" in e else np.full(n, float(d.value(proj.weight)))
+        delay = e["delay"] if "delay" in e else np.full(n, float(d.value(proj.delay)))
+        receptor = d.synapse_types[proj.synapse_type].receptor if proj.synapse_type in d.synapse_types else None
+        edges.setdefault((proj.source, proj.target, receptor), []).append(
+            np.column_stack([e["source"], e["target"], weight, delay]))
+    return {"populations": pops, "edges": {k: _sorted_rows(np.vstack(v)) for k, v in edges.items()}}
+
+
+def _value(d: Description, v):
+    try:
+        return d.value(v)
+    except NetbabelError:  # a string parameter that is not an expression
+        return v
+
+
+def _sorted_rows(a: np.ndarray) -> np.ndarray:
+    return a[np.lexsort(a.T[::-1])]
+
+
+def structure_differences(original: dict, back: dict, rtol: float = 1e-9) -> list[str]:
+    """What changed between two network_structure() results (populations of `original` only)."""
+    from netbabel.description.catalogue import MODELS
+
+    out = []
+    for name, (size, model, params, v0) in original["populations"].items():
+        if name not in back["populations"]:
+            out.append(f"population {name} lost")
+            continue
+        size2, model2, params2, v02 = back["populations"][name]
+        if (size2, model2) != (size, model):
+            out.append(f"population {name}: {size} {model} became {size2} {model2}")
+        defaults = {k: p.default for k, p in MODELS[model].params.items()} if model in MODELS else {}
+        for key, value in params.items():
+            got = params2.get(key, defaults.get(key))
+            if not _close(value, got, rtol):
+                out.append(f"{name}: {key} {value!r} became {got!r}")
+        if not _close(v0, v02, rtol):
+            out.append(f"{name}: initial potentials {_describe(v0)} became {_describe(v02)}")
+    for key, rows in original["edges"].items():
+        got = back["edges"].get(key)
+        if got is None or got.shape != rows.shape:
+            out.append(f"edges {key[0]}->{key[1]}: {len(rows)} became {0 if got is None else len(got)}")
+        elif not np.allclose(got, rows, rtol=rtol, atol=0.0):
+            out.append(f"edges {key[0]}->{key[1]}: weights or delays changed "
+                       f"(largest difference {np.max(np.abs(got - rows)):.3g})")
+    return out
+
+
+def _describe(v) -> str:
+    if isinstance(v, np.ndarray):
+        return f"drawn per cell (mean {np.mean(v):.4g} mV, sd {np.std(v):.3g} mV)" if v.size else "empty"
+    return "the simulator's default" if v is None else f"{v!r}"
+
+
+def _close(a, b, rtol: float) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=0.0))
 
 
 def format_round_trip(fmt: str, description: Description, directory: Path) -> Description:
