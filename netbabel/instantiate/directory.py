@@ -35,7 +35,7 @@ from netbabel.instantiate.rules import (
 )
 from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator, steps_to_ms
 from netbabel.instantiate.writer import (
-    BAND_EDGES, CACHE_BYTES, SORT_EDGES, EdgePopulationWriter, SpikeWriter, write_nodes,
+    BAND_EDGES, CACHE_BYTES, SORT_EDGES, EdgePopulationWriter, PageCacheRecycler, SpikeWriter, write_nodes,
 )
 
 TASK_EDGES = 1 << 21  # default work per task (edges or spikes)
@@ -355,6 +355,7 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
     write_nodes(tmp / "nodes.h5", {p: (d.size(p), population_positions(d, p)) for p in d.populations})
     with h5py.File(tmp / "edges.h5", "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007) as f:
         f.require_group("edges")
+        cache = PageCacheRecycler(f)
         tasks = []
         for i, plan in enumerate(job.projections):
             if plan is not None:
@@ -371,16 +372,19 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
             if plan is None:
                 for s, t, wt, dl in explicit_edges(d, i):
                     w.append(s, t, wt, dl)
+                    cache.written(s.size * 32)
                     tick(s.size)
             else:
                 for _ in _tasks(plan.n_blocks, plan.block_targets * plan.expected_edges / max(plan.nt, 1),
                                 plan.block_targets, chunk_size):
                     for e in next(results):
                         w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt))
+                        cache.written(len(e) * 32)
                         tick(len(e))
             w.finish()
     with h5py.File(tmp / "inputs.h5", "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007) as f:
         f.create_group("spikes").attrs["magic"] = np.uint32(0x0A7A)
+        cache = PageCacheRecycler(f)
         tasks = []
         for i, plan in job.poisson.items():
             tasks += [("spikes", i, b0, b1) for b0, b1 in _tasks(plan.n_blocks, plan.block_cells * plan.n_steps
@@ -395,6 +399,7 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
                                 plan.block_cells, chunk_size):
                     ids, times = next(results)
                     sw.append(ids, times)
+                    cache.written(ids.size * 16)
                     tick(ids.size)
             elif inp.type == "spike_train":
                 _copy_spike_train(d, i, f)

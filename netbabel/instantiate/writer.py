@@ -22,6 +22,7 @@ back from the file in bands of source ids beyond MEMORY_EDGES edges.
 
 from __future__ import annotations
 
+import os
 import zlib
 from pathlib import Path
 
@@ -39,6 +40,39 @@ GROUP_INDEX_CHUNK = 1 << 16  # elements per compressed chunk of edge_group_index
 
 
 SORTING = h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype="u1")
+
+
+RECYCLE_BYTES = 64 << 20  # written bytes between two page-cache recycling calls
+
+
+class PageCacheRecycler:
+    """Hands an output file's pages to writeback early and drops the ones already on disk (Linux).
+
+    Every RECYCLE_BYTES written, `posix_fadvise(DONTNEED)` over the whole file starts the writeback of
+    dirty pages and frees the clean ones, so new writes reuse recently freed memory instead of fresh
+    pages: on virtual machines a fresh page costs ~3 ns per byte of kernel time (the host backs it on
+    first touch), a recycled one ~0.3 ns, and the disk works from the start instead of after the dirty
+    limit. Nothing is lost or changed: dirty pages are never dropped, only written.
+    """
+
+    def __init__(self, h5: h5py.File):
+        self.fd = None
+        if hasattr(os, "posix_fadvise") and h5.driver == "sec2":
+            try:
+                self.fd = int(h5.id.get_vfd_handle())
+            except (TypeError, ValueError, RuntimeError):
+                self.fd = None
+        self.pending = 0
+
+    def written(self, nbytes: int) -> None:
+        self.pending += nbytes
+        if self.fd is None or self.pending < RECYCLE_BYTES:
+            return
+        self.pending = 0
+        try:
+            os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            self.fd = None
 
 
 def chunk_length(expected: float | None) -> int:
