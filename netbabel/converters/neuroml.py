@@ -229,8 +229,9 @@ def cell_to_neuroml(model: str, params: dict) -> tuple[str, dict[str, str]]:
         if _get(p, "w") != 0:
             raise UnsupportedFeature("aeif_cond_exp -> NeuroML2 EIF_cond_exp_isfa_ista starts w at 0, "
                                      f"but w={p['w']}")
+        # PyNN.xml: tau_w w' = a (v - v_rest) - w, with w subtracted from i_offset (nA): a in uS, b in nA
         out.update({"v_spike": _get(p, "V_peak"), "delta_T": _get(p, "Delta_T"), "tau_w": _get(p, "tau_w"),
-                    "a": _get(p, "a"), "b": tidy(_get(p, "b") / 1000.0)})
+                    "a": tidy(_get(p, "a") / 1000.0), "b": tidy(_get(p, "b") / 1000.0)})
     return nml, {k: fmt(v) for k, v in out.items()}
 
 
@@ -252,7 +253,7 @@ def cell_from_pynn(neuroml_type: str, attrs: dict[str, float]) -> tuple[str, dic
     else:
         p["tau_m"] = a["tau_m"]
     if model == "aeif_cond_exp":
-        p.update({"V_peak": a["v_spike"], "Delta_T": a["delta_T"], "tau_w": a["tau_w"], "a": a["a"],
+        p.update({"V_peak": a["v_spike"], "Delta_T": a["delta_T"], "tau_w": a["tau_w"], "a": tidy(a["a"] * 1000.0),
                   "b": tidy(a["b"] * 1000.0)})
     return model, p
 
