@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,7 @@ from netbabel.errors import UnsupportedFeature
 
 SCRIPT = "model_nest.py"
 DATA = "model_nest.json"
-TIC = 0.001  # ms, NEST's default time base (tics_per_ms = 1000)
-
-
-def grid_step(t: float, dt: float) -> int:
-    """The step a spike at time t (ms) is delivered in: off-grid times go to the end of their step,
-    as NEST's spike_generator (allow_offgrid_times) and bmtk do; times within tic/2 of the grid stay."""
-    return math.ceil((float(t) - TIC / 2) / dt)
+grid_step = conv.grid_step  # off-grid spike-source times to the end of their step (NEST's rule, every export)
 
 
 def write(description: Description, out: Path, options: argparse.Namespace) -> None:
@@ -293,7 +286,9 @@ def connect_spike_trains(targets, filename, spike_population, weight, delay):
     order = np.lexsort((times, ids))
     ids, times = ids[order], times[order]
     bounds = np.searchsorted(ids, np.arange(len(targets) + 1))
-    trains = [{{"spike_times": times[bounds[i]:bounds[i + 1]].tolist()}} for i in range(len(targets))]
+    # off-grid times go to the end of their step (NEST's rule, as in the PyNN and NetPyNE exports)
+    trains = [{{"spike_times": times[bounds[i]:bounds[i + 1]].tolist(), "allow_offgrid_times": True}}
+              for i in range(len(targets))]
     generators = nest.Create("spike_generator", len(targets), params=trains)
     nest.Connect(generators, targets, "one_to_one",
                  {{"synapse_model": "static_synapse", "weight": weight, "delay": delay}})

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from netbabel.converters import netpyne as conv
+from netbabel.converters.nest import grid_times
 from netbabel.description.model import Description, Distribution
 from netbabel.errors import NetbabelError, UnsupportedFeature
 
@@ -184,8 +185,8 @@ class Builder:
         if times and isinstance(times[0], list):
             if len(times) != n:
                 raise UnsupportedFeature(f"population {name!r}: {len(times)} spike trains for {n} cells")
-            return [sorted(_on_grid(float(self.d.value(t)), self.dt) for t in train) for train in times]
-        shared = sorted(_on_grid(float(self.d.value(t)), self.dt) for t in times)
+            return [sorted(grid_times([self.d.value(t) for t in train], self.dt).tolist()) for train in times]
+        shared = sorted(grid_times([self.d.value(t) for t in times], self.dt).tolist())
         return [list(shared) for _ in range(n)]
 
     def multicompartment(self, name: str, n: int) -> None:
@@ -403,9 +404,10 @@ def _on_grid(t: float, dt: float) -> float:
 
 
 def _trains(ids: np.ndarray, times: np.ndarray, n: int, dt: float) -> list[list[float]]:
-    """Per-cell sorted spike times (ms, kept as given) from SONATA-style (node_ids, timestamps)."""
+    """Per-cell sorted spike times (ms) from SONATA-style (node_ids, timestamps), off-grid times at the end
+    of their step (`grid_times`, NEST's rule)."""
     ids = np.asarray(ids, dtype=np.int64)
-    times = np.asarray(times, dtype=float)
+    times = grid_times(times, dt)
     order = np.lexsort((times, ids))
     ids, times = ids[order], times[order]
     bounds = np.searchsorted(ids, np.arange(n + 1))

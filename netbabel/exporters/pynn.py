@@ -106,8 +106,8 @@ class PyNNScript:
                 cls, params = pconv.source_cell(d, name)
                 lines.append(f"# population {name}: {n} x {cls} ({model})")
                 if cls == "SpikeSourceArray":
-                    trains = nconv.spike_times_for_source(d, name)
-                    self.data[f"spike_times/{name}"] = trains
+                    trains = [nconv.grid_times(t, self.dt).tolist() for t in nconv.spike_times_for_source(d, name)]
+                    self.data[f"spike_times/{name}"] = trains  # off-grid times at the end of their step
                     params_text = f"spike_times=[sim.Sequence(t) for t in data['spike_times/{name}']]"
                 else:
                     params_text = ", ".join(f"{k}={py(v)}" for k, v in params.items())
@@ -197,6 +197,24 @@ class PyNNScript:
             shutil.copyfile(source, target)
         return target.name
 
+    def spike_train_file(self, relative: str, population: str) -> str:
+        """The spike file a spike_train input reads: a copy, or when some times are off the dt grid, a file of
+        that population with them at the end of their step (`grid_times`, NEST's rule)."""
+        import h5py
+        import numpy as np
+
+        from netbabel.spikereport import write_report
+
+        with h5py.File(self.d.resolve_path(relative), "r") as f:
+            group = f["spikes"][population]
+            ids, times = group["node_ids"][()], group["timestamps"][()]
+        on_grid = nconv.grid_times(times, self.dt)
+        if np.allclose(on_grid, times, rtol=0.0, atol=1e-9):
+            return self.copy_file(relative)
+        name = f"{Path(relative).stem}_{population}_on_grid.h5"
+        write_report(self.out / name, {population: (ids, on_grid)})
+        return name
+
     # -- inputs ------------------------------------------------------------------
     def inputs(self) -> list[str]:
         d, py = self.d, nconv.py
@@ -243,7 +261,8 @@ class PyNNScript:
                              f"nest_window={py(nest_window)}, weight={py(weight)}, delay={py(max(delay, self.dt))},")
                 lines.append(f"              receptor={receptor!r}, nest_synapse={nest_syn}, label={name!r})")
             elif inp.type == "spike_train":
-                lines.append(f"spike_train_input(sim, {target}, {self.copy_file(inp.file)!r}, {inp.population or name!r}, "
+                spike_file = self.spike_train_file(inp.file, inp.population or name)
+                lines.append(f"spike_train_input(sim, {target}, {spike_file!r}, {inp.population or name!r}, "
                              f"weight={py(weight)}, delay={py(max(delay, self.dt))},")
                 lines.append(f"                  receptor={receptor!r}, nest_synapse={nest_syn}, label={name!r})")
             else:
