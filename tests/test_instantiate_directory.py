@@ -266,13 +266,17 @@ def _libsonata_indices(path: Path, sizes: dict[str, tuple[int, int]], tmp_path: 
     return {k: v for k, v in datasets(copy).items() if "/indices/" in k}
 
 
-def test_indices_in_many_bands_equal_libsonata(tmp_path, monkeypatch):
-    """Bounded-memory index building (bands of node ids, column read back from the file)."""
+@pytest.mark.parametrize("sort_edges, memory_edges", [(10**9, 10**9), (1000, 10**9), (1000, 1000)],
+                         ids=["sorted-at-once", "bands-in-memory", "bands-read-from-file"])
+def test_indices_in_many_bands_equal_libsonata(tmp_path, monkeypatch, sort_edges, memory_edges):
+    """Bounded-memory index building (one sort, bands of node ids over the ids in memory or read back)."""
     import netbabel.instantiate.writer as writer
 
     monkeypatch.setattr(writer, "BAND_EDGES", 5000)
     monkeypatch.setattr(writer, "BAND_NODES", 64)
     monkeypatch.setattr(writer, "READ_CHUNK", 3000)
+    monkeypatch.setattr(writer, "SORT_EDGES", sort_edges)
+    monkeypatch.setattr(writer, "MEMORY_EDGES", memory_edges)
     d = load(REPO / "tests/data/tiny.json", overrides=["parameters.N=500", "parameters.K=40"])
     path = write_edges_file(tmp_path / "e.h5", d)
     ours = {k: v for k, v in datasets(path).items() if "/indices/" in k}

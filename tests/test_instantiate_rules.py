@@ -188,6 +188,65 @@ def test_delays_on_the_grid_and_never_below_dt():
     assert list(round_delays(np.array([0.15, 0.149, 0.04, 1.25]), 0.1)) == [0.2, 0.1, 0.1, 1.3]
 
 
+def _rounded_probabilities(dist: Distribution, k: np.ndarray) -> np.ndarray:
+    """P(step k) of: draw, apply the bounds, round half up to 0.1 ms, at least one step (from scipy's CDFs)."""
+    edges = np.concatenate([[-np.inf], (k[1:] - 0.5) / 10, [np.inf]])  # step k holds [(k - 1/2)/10, (k + 1/2)/10)
+    if dist.distribution == "normal":
+        cdf = stats.norm(dist.mean, dist.sd).cdf
+    elif dist.distribution == "lognormal":
+        cdf = stats.lognorm(dist.sigma, scale=np.exp(dist.mu)).cdf
+    else:
+        cdf = stats.uniform(dist.low, dist.high - dist.low).cdf
+    lo = -np.inf if dist.low is None else dist.low
+    hi = np.inf if dist.high is None else dist.high
+    if dist.bounds == "redraw":  # truncated to [low, high]
+        below = (cdf(np.clip(edges, lo, hi)) - cdf(lo)) / (cdf(hi) - cdf(lo))
+    elif dist.bounds == "clip":  # the mass beyond a bound sits on it: P(X < x)
+        below = np.where(edges <= lo, 0.0, np.where(edges > hi, 1.0, cdf(edges)))
+    else:
+        below = cdf(edges)
+    return np.diff(below)
+
+
+@pytest.mark.parametrize("dist", [
+    Distribution("normal", mean=1.5, sd=0.75, low=0.05, bounds="redraw"),
+    Distribution("normal", mean=1.0, sd=1.0, low=0.1, high=3.0, bounds="clip"),
+    Distribution("lognormal", mu=0.0, sigma=0.5),
+    Distribution("uniform", low=0.13, high=2.91),
+], ids=["normal-redraw", "normal-clip", "lognormal", "uniform"])
+def test_delay_steps_follow_the_rounded_distribution(dist):
+    """Delays drawn as whole steps (a table of 2^16 slots + remainders) have the probabilities of drawing the
+    value (redraw/clip) and rounding it: exact probabilities, and a chi-square test against rounded draws."""
+    from netbabel.description.model import Description as Desc
+    from netbabel.instantiate.values import StepSampler, ValueSampler, generator, round_delays
+
+    values = ValueSampler(Desc("t"), dist, "/d", "delay")
+    steps = StepSampler(values, 0.1)
+    k = np.arange(steps.first, steps.first + steps.table_size)
+    exact = _rounded_probabilities(dist, k)
+    slots = np.bincount(steps.table[:steps.n_main].astype(int) - steps.first, minlength=k.size)
+    table = slots / 2**16 + (1 - steps.n_main / 2**16) * np.diff(np.concatenate([[0.0], steps.rest_cdf]))
+    assert np.allclose(table, exact, rtol=1e-9, atol=1e-13)
+    n = 400_000
+    drawn = steps.draw(generator(3, 3, 0, 0), n).astype(np.int64)
+    rounded = np.rint(round_delays(values.draw(generator(4, 3, 0, 0), n), 0.1) * 10).astype(np.int64)
+    assert drawn.min() >= 1 and rounded.min() >= 1
+    counts = np.array([np.bincount(drawn - k[0], minlength=k.size), np.bincount(rounded - k[0], minlength=k.size)])
+    keep = counts.sum(axis=0) > 40
+    assert stats.chi2_contingency(counts[:, keep]).pvalue > 1e-4
+    assert stats.chisquare(counts[0, keep], exact[keep] / exact[keep].sum() * counts[0, keep].sum()).pvalue > 1e-4
+
+
+def test_delay_distributions_too_wide_for_a_table_are_drawn_and_rounded():
+    from netbabel.description.model import Description as Desc
+    from netbabel.instantiate.values import StepSampler, ValueSampler, generator
+
+    steps = StepSampler(ValueSampler(Desc("t"), Distribution("normal", mean=5000.0, sd=1000.0), "/d", "delay"), 0.1)
+    assert steps.table is None and steps.dtype == np.uint32
+    drawn = steps.draw(generator(1, 3, 0, 0), 10000)
+    assert drawn.min() >= 1 and abs(drawn.mean() / 10 - 5000.0) < 30
+
+
 def test_weight_distributions_and_bounds():
     n = 20000
     rule = Rule("fixed_indegree", indegree=100)
