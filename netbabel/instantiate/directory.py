@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -39,6 +40,7 @@ from netbabel.instantiate.writer import (
 )
 
 TASK_EDGES = 1 << 21  # default work per task (edges or spikes)
+PREFETCH = 3  # tasks computed ahead by the helper thread (one process)
 BYTES_PER_EDGE = 4 + 4 + 8 + 8 + 8  # node ids, weight, delay, one source-index range (uint32 pair)
 BYTES_PER_SPIKE = 16
 DISK_MARGIN = 1.05
@@ -113,13 +115,11 @@ def _run(task: tuple) -> tuple:
 
 
 def _threaded(tasks: list[tuple]) -> Iterator[tuple]:
-    """Tasks computed one ahead in a thread (numpy releases the GIL while drawing and sorting), so that
-    drawing the next task overlaps writing this one; results in order."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """Tasks computed up to PREFETCH ahead in a thread (numpy releases the GIL while drawing and sorting),
+    so that drawing the next tasks overlaps writing this one; results in order."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netbabel-instantiate") as executor:
-        pending: deque = deque(executor.submit(_run, t) for t in tasks[:2])
-        next_task = 2
+        pending: deque = deque(executor.submit(_run, t) for t in tasks[:PREFETCH])
+        next_task = PREFETCH
         while pending:
             result = pending.popleft().result()
             if next_task < len(tasks):
@@ -363,25 +363,15 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
                 tasks += [("edges", i, b0, b1) for b0, b1 in _tasks(plan.n_blocks, per_block, plan.block_targets,
                                                                       chunk_size)]
         results = runner.map(tasks)
-        for i, plan in enumerate(job.projections):
-            proj = d.projections[i]
-            w = EdgePopulationWriter(f, d.projection_name(i), proj.source, proj.target, d.size(proj.source),
-                                     d.size(proj.target), edge_type_id=i,
-                                     expected_size=plan.expected_edges if plan else explicit_size(d, i),
-                                     exact_size=plan.exact_edges if plan else explicit_size(d, i))
-            if plan is None:
-                for s, t, wt, dl in explicit_edges(d, i):
-                    w.append(s, t, wt, dl)
-                    cache.written(s.size * 32)
-                    tick(s.size)
-            else:
-                for _ in _tasks(plan.n_blocks, plan.block_targets * plan.expected_edges / max(plan.nt, 1),
-                                plan.block_targets, chunk_size):
-                    for e in next(results):
-                        w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt))
-                        cache.written(len(e) * 32)
-                        tick(len(e))
-            w.finish()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netbabel-index") as indexer:
+            finishing = None  # the previous projection's indices, built while this one is written
+            for i in range(len(job.projections)):
+                w = _write_projection(job, i, f, results, chunk_size, cache, tick)
+                if finishing is not None:
+                    finishing.result()
+                finishing = indexer.submit(w.finish)
+            if finishing is not None:
+                finishing.result()
     with h5py.File(tmp / "inputs.h5", "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007) as f:
         f.create_group("spikes").attrs["magic"] = np.uint32(0x0A7A)
         cache = PageCacheRecycler(f)
@@ -403,6 +393,30 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
                     tick(ids.size)
             elif inp.type == "spike_train":
                 _copy_spike_train(d, i, f)
+
+
+def _write_projection(job: Job, i: int, f: h5py.File, results: Iterator, chunk_size: int | None,
+                      cache: PageCacheRecycler, tick: Callable[[float], Any]) -> EdgePopulationWriter:
+    """Append projection i's edges (computed blocks, or an explicit file's) to a new edge population."""
+    d, plan = job.description, job.projections[i]
+    proj = d.projections[i]
+    w = EdgePopulationWriter(f, d.projection_name(i), proj.source, proj.target, d.size(proj.source),
+                             d.size(proj.target), edge_type_id=i,
+                             expected_size=plan.expected_edges if plan else explicit_size(d, i),
+                             exact_size=plan.exact_edges if plan else explicit_size(d, i))
+    if plan is None:
+        for s, t, wt, dl in explicit_edges(d, i):
+            w.append(s, t, wt, dl)
+            cache.written(s.size * 32)
+            tick(s.size)
+        return w
+    for _ in _tasks(plan.n_blocks, plan.block_targets * plan.expected_edges / max(plan.nt, 1), plan.block_targets,
+                    chunk_size):
+        for e in next(results):
+            w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt))
+            cache.written(len(e) * 32)
+            tick(len(e))
+    return w
 
 
 def _copy_spike_train(d: Description, index: int, f: h5py.File) -> None:
