@@ -57,14 +57,6 @@ def test_izhikevich_and_multicompartment_values(tmp_path):
     assert (soma.Ra, soma.cm, mc.simulation.temperature) == (100.0, 1.0, 6.3)
 
 
-def test_izhikevich2007_with_poisson_is_refused(tmp_path, capsys):
-    src = DATA / "izhikevich2007_poisson.net.nml"
-    assert main(["convert", str(src), "-o", str(tmp_path / "out.json")]) == 2
-    err = capsys.readouterr().err
-    assert "izhikevich2007Cell id='rs07'" in err and str(src) in err
-    assert not (tmp_path / "out.json").exists()
-
-
 NETWORK = """<?xml version="1.0" encoding="UTF-8"?>
 {doctype}<neuroml xmlns="http://www.neuroml.org/schema/neuroml2" id="bad">
     {include}

@@ -34,6 +34,9 @@ from netbabel.errors import UnsupportedFeature
 
 RECEPTORS = ("excitatory", "inhibitory")
 TIC = 0.001  # ms, NEST's default time base (tics_per_ms = 1000)
+# catalogue models without a NEST (and so PyNN) counterpart, and the backends that do run them
+NO_NEST_MODEL = {"izhikevich2007_cond_beta": "NeuroML2's izhikevich2007Cell with expTwoSynapse conductances"}
+RUNS_ELSEWHERE = ("netpyne", "neuroml")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,11 @@ def check_point_model(d: Description, population: str, target: str) -> str:
         raise UnsupportedFeature(
             f"population {population!r} has multicompartment cells ({d.populations[population].cell_type!r}): "
             f"{target} takes point neurons only (export to netpyne or neuroml instead)",
+            pointer=f"/populations/{population}/cell_type")
+    if model in NO_NEST_MODEL:
+        raise UnsupportedFeature(
+            f"population {population!r}: {model} ({NO_NEST_MODEL[model]}) has no {target} model; it runs in "
+            f"the {', '.join(RUNS_ELSEWHERE)} backends (export to netpyne or neuroml instead)",
             pointer=f"/populations/{population}/cell_type")
     return model
 

@@ -15,6 +15,7 @@ iaf_cond_exp        IF_cond_exp              expCondSynapse            nS -> uS
 iaf_cond_alpha      IF_cond_alpha            alphaCondSynapse          nS -> uS
 aeif_cond_exp       EIF_cond_exp_isfa_ista   expCondSynapse            nS -> uS
 hh_cond_exp_traub   HH_cond_exp              expCondSynapse            nS -> uS
+izhikevich2007_cond_beta izhikevich2007Cell     expTwoSynapse (gbase 1nS) nS -> nS
 izhikevich          izhikevichCell           (refused: delta synapse)
 iaf_psc_delta       iafRefCell               (refused: delta synapse)
 poisson_generator   SpikeSourcePoisson
@@ -23,7 +24,8 @@ spike_generator     spikeArray (one train shared by the population)
 NeuroML2 has no synapse that makes the membrane potential jump (NEST's delta
 synapses of iaf_psc_delta and izhikevich); such connections are refused
 rather than approximated. On import, iafCell / iafRefCell / izhikevich2007Cell
-are mapped when the synapses onto them determine a catalogue model.
+are mapped when the synapses onto them determine a catalogue model; izhikevich2007Cell
+maps to izhikevich2007_cond_beta (expTwoSynapse synapses, or none).
 """
 
 from __future__ import annotations
@@ -161,6 +163,7 @@ CELL_TYPES: dict[str, CellMapping] = {
     "hh_cond_exp_traub": CellMapping("HH_cond_exp", "expCondSynapse", True),
     "izhikevich": CellMapping("izhikevichCell", None, False),
     "iaf_psc_delta": CellMapping("iafRefCell", None, False),
+    "izhikevich2007_cond_beta": CellMapping("izhikevich2007Cell", "expTwoSynapse", True),
 }
 PYNN_CELLS = {"IF_curr_exp", "IF_curr_alpha", "IF_cond_exp", "IF_cond_alpha", "EIF_cond_exp_isfa_ista",
               "HH_cond_exp"}
@@ -210,6 +213,8 @@ def cell_to_neuroml(model: str, params: dict) -> tuple[str, dict[str, str]]:
             raise UnsupportedFeature("izhikevich -> NeuroML2 izhikevichCell: I_e must be 0 (use a dc input)")
         return nml, {"v0": q(_get(p, "V_m"), "mV"), "thresh": q(_get(p, "V_th"), "mV"), "a": fmt(_get(p, "a")),
                      "b": fmt(_get(p, "b")), "c": fmt(_get(p, "c")), "d": fmt(_get(p, "d"))}
+    if model == "izhikevich2007_cond_beta":
+        return nml, izhikevich2007_to_neuroml(p)
     out = {"cm": tidy(_get(p, "C_m") / 1000.0), "i_offset": tidy(_get(p, "I_e") / 1000.0),
            "tau_syn_E": _get(p, "tau_syn_ex"), "tau_syn_I": _get(p, "tau_syn_in"), "v_init": _get(p, "V_m")}
     if model == "hh_cond_exp_traub":
@@ -284,8 +289,29 @@ PYNN_CELL_ATTRS: dict[str, list[str]] = {
 }
 
 
-IZHIKEVICH2007_REFUSAL = ("izhikevich2007Cell (Izhikevich 2007: C, k, vr, vt, u starting at 0) is not NEST's "
-                          "izhikevich (the 2003 form); netbabel maps izhikevichCell exactly and refuses this one")
+# izhikevich2007Cell attribute <-> izhikevich2007_cond_beta parameter (same units: pF, nS/mV, mV, 1/ms, nS, pA)
+IZHIKEVICH2007_PARAMS = {"v0": "V_m", "C": "C_m", "k": "k", "vr": "V_r", "vt": "V_t", "vpeak": "V_peak",
+                         "a": "a", "b": "b", "c": "V_reset", "d": "d"}
+IZHIKEVICH2007_GBASE = "1nS"  # expTwoSynapse gbase of exported izhikevich2007_cond_beta synapses: weights in nS
+
+
+def izhikevich2007_to_neuroml(p: dict) -> dict[str, str]:
+    """izhikevich2007_cond_beta params -> izhikevich2007Cell attributes (U_m must be 0, I_e 0: NeuroML2 has neither)."""
+    if _get(p, "U_m") != 0:
+        raise UnsupportedFeature(f"izhikevich2007_cond_beta -> NeuroML2 izhikevich2007Cell starts u at 0, "
+                                 f"but U_m={p['U_m']}")
+    if _get(p, "I_e") != 0:
+        raise UnsupportedFeature("izhikevich2007_cond_beta -> NeuroML2 izhikevich2007Cell: I_e must be 0 "
+                                 "(use a dc input)")
+    units = DIMENSIONAL_CELL_ATTRS["izhikevich2007Cell"]
+    return {attr: q(_get(p, name), units[attr]) for attr, name in IZHIKEVICH2007_PARAMS.items()}
+
+
+def izhikevich2007_from_neuroml(attrs: dict[str, float]) -> dict:
+    """izhikevich2007Cell attributes (in the units of DIMENSIONAL_CELL_ATTRS) -> izhikevich2007_cond_beta params."""
+    params = {name: attrs[attr] for attr, name in IZHIKEVICH2007_PARAMS.items()}
+    params.update({"U_m": 0.0, "I_e": 0.0})
+    return params
 
 
 def izhikevich_from_neuroml(attrs: dict[str, float]) -> dict:
@@ -309,6 +335,10 @@ def synapse_to_neuroml(model: str, params: dict, receptor: str) -> tuple[str, di
     if spec is None or spec.synapse_type is None:
         raise UnsupportedFeature(DELTA_REFUSAL.format(model=model))
     suffix = "ex" if receptor == "excitatory" else "in"
+    if spec.synapse_type == "expTwoSynapse":
+        return spec.synapse_type, {"gbase": IZHIKEVICH2007_GBASE, "erev": q(_get(params, f"E_{suffix}"), "mV"),
+                                   "tau_rise": q(_get(params, f"tau_rise_{suffix}"), "ms"),
+                                   "tau_decay": q(_get(params, f"tau_decay_{suffix}"), "ms")}
     attrs = {"tau_syn": fmt(_get(params, f"tau_syn_{suffix}"))}
     if spec.conductance:
         attrs["e_rev"] = fmt(_get(params, "E_ex" if suffix == "ex" else "E_in"))
@@ -316,7 +346,12 @@ def synapse_to_neuroml(model: str, params: dict, receptor: str) -> tuple[str, di
 
 
 def weight_to_neuroml(model: str, weight: float) -> float:
-    """A catalogue weight (pA or nS) in the PyNN synapse's unit (nA or uS); conductances positive."""
+    """A catalogue weight (pA or nS) in the PyNN synapse's unit (nA or uS); conductances positive.
+
+    expTwoSynapses (izhikevich2007_cond_beta) are written with gbase 1 nS: their weights stay in nS.
+    """
+    if CELL_TYPES[model].synapse_type == "expTwoSynapse":
+        return tidy(abs(weight))
     return tidy(abs(weight) / 1000.0) if CELL_TYPES[model].conductance else tidy(weight / 1000.0)
 
 
@@ -334,6 +369,7 @@ SYNAPSE_FAMILIES: dict[str, tuple[str, dict[str, str]]] = {
     "expOneSynapse": ("cond_exp", {"tauDecay": "ms", "erev": "mV", "gbase": "uS"}),
     "alphaSynapse": ("cond_alpha", {"tau": "ms", "erev": "mV", "gbase": "uS"}),
     "alphaCurrentSynapse": ("psc_alpha", {"tau": "ms", "ibase": "nA"}),
+    "expTwoSynapse": ("cond_beta", {"tauRise": "ms", "tauDecay": "ms", "erev": "mV", "gbase": "uS"}),
 }
 FAMILY_MODELS = {"psc_exp": "iaf_psc_exp", "psc_alpha": "iaf_psc_alpha", "cond_exp": "iaf_cond_exp",
                  "cond_alpha": "iaf_cond_alpha"}
@@ -347,9 +383,15 @@ class SynapseInfo:
     """An imported NeuroML2 synapse in netbabel terms: tau (ms), reversal (mV) and base (nA or uS)."""
 
     family: str
-    tau: float
+    tau: float  # decay time constant
     erev: float | None
     base: float  # weight 1 in NeuroML2 = base nA (current) or base uS (conductance)
+    tau_rise: float | None = None  # expTwoSynapse only
+
+    @property
+    def taus(self) -> float | tuple[float, float]:
+        """The time constant(s) that distinguish synapses: tau, or (tau_rise, tau_decay)."""
+        return self.tau if self.tau_rise is None else (self.tau_rise, self.tau)
 
     @property
     def conductance(self) -> bool:
@@ -365,6 +407,8 @@ def synapse_from_neuroml(neuroml_type: str, attrs: dict[str, float]) -> SynapseI
         return SynapseInfo(family, attrs["tauDecay"], attrs["erev"], attrs["gbase"])
     if neuroml_type == "alphaSynapse":
         return SynapseInfo(family, attrs["tau"], attrs["erev"], attrs["gbase"])
+    if neuroml_type == "expTwoSynapse":
+        return SynapseInfo(family, attrs["tauDecay"], attrs["erev"], attrs["gbase"], attrs["tauRise"])
     return SynapseInfo(family, attrs["tau"], None, attrs["ibase"])
 
 

@@ -130,6 +130,33 @@ MODELS: dict[str, Model] = {
             "consistent_integration": _p("", True, "Use the standard (consistent) integration of NEST"),
         },
     ),
+    "izhikevich2007_cond_beta": Model(
+        "izhikevich2007_cond_beta", "neuron", "conductance", "nS",
+        "Izhikevich (2007) neuron as NeuroML2's izhikevich2007Cell, C_m dV/dt = k (V-V_r)(V-V_t) - U + I, "
+        "dU/dt = a (b (V-V_r) - U); when V > V_peak: V = V_reset, U += d. Conductance synapses with a "
+        "difference-of-exponentials (beta) time course normalised to a peak of the weight (NeuroML2 "
+        "expTwoSynapse, NEURON Exp2Syn). No NEST model: runs in the netpyne and neuroml backends.",
+        {
+            "V_m": _p("mV", -60.0, "Initial membrane potential (NeuroML2 v0)"),
+            "U_m": _p("pA", 0.0, "Initial recovery variable (NeuroML2 starts it at 0)"),
+            "C_m": _p("pF", 100.0, "Membrane capacitance"),
+            "k": _p("nS/mV", 0.7, "Scale of the quadratic membrane current"),
+            "V_r": _p("mV", -60.0, "Resting membrane potential"),
+            "V_t": _p("mV", -40.0, "Instantaneous threshold potential"),
+            "V_peak": _p("mV", 35.0, "Spike cut-off: a spike when V_m exceeds it"),
+            "V_reset": _p("mV", -50.0, "After-spike reset value of V_m (Izhikevich's c)"),
+            "a": _p("1/ms", 0.03, "Time scale of the recovery variable"),
+            "b": _p("nS", -2.0, "Sensitivity of the recovery variable to V_m - V_r"),
+            "d": _p("pA", 100.0, "After-spike increment of U_m"),
+            "E_ex": _p("mV", 0.0, "Excitatory reversal potential"),
+            "E_in": _p("mV", -80.0, "Inhibitory reversal potential"),
+            "tau_rise_ex": _p("ms", 0.5, "Rise time constant of the excitatory conductance"),
+            "tau_decay_ex": _p("ms", 5.0, "Decay time constant of the excitatory conductance"),
+            "tau_rise_in": _p("ms", 1.0, "Rise time constant of the inhibitory conductance"),
+            "tau_decay_in": _p("ms", 10.0, "Decay time constant of the inhibitory conductance"),
+            "I_e": _p("pA", 0.0, "Constant external input current"),
+        },
+    ),
     "hh_cond_exp_traub": Model(
         "hh_cond_exp_traub", "neuron", "conductance", "nS",
         "Hodgkin-Huxley neuron after Traub and Miles (1991) with exponential conductances.",

@@ -326,7 +326,7 @@ class _Builder:
         cls_name = {"IF_curr_exp": "IF_curr_exp", "IF_curr_alpha": "IF_curr_alpha", "IF_cond_exp": "IF_cond_exp",
                     "IF_cond_alpha": "IF_cond_alpha", "EIF_cond_exp_isfa_ista": "EIF_cond_exp_isfa_ista",
                     "HH_cond_exp": "HH_cond_exp", "izhikevichCell": "IzhikevichCell",
-                    "iafRefCell": "IafRefCell"}[nml_type]
+                    "iafRefCell": "IafRefCell", "izhikevich2007Cell": "Izhikevich2007Cell"}[nml_type]
         if self.safe_ids and attrs.get("tau_refrac") is not None and float(attrs["tau_refrac"]) == 0:
             attrs = {**attrs, "tau_refrac": conv.fmt(NEURON_TAU_REFRAC)}
         kwargs = {_snake(k): v for k, v in attrs.items()}
@@ -455,7 +455,8 @@ class _Builder:
             nml_type, attrs = conv.synapse_to_neuroml(model, self.cell_params[target_type], receptor)
             sid = self.unique(f"syn_{target_type}_{'ex' if receptor == 'excitatory' else 'in'}", "syn")
             cls = {"expCurrSynapse": neuroml.ExpCurrSynapse, "alphaCurrSynapse": neuroml.AlphaCurrSynapse,
-                   "expCondSynapse": neuroml.ExpCondSynapse, "alphaCondSynapse": neuroml.AlphaCondSynapse}[nml_type]
+                   "expCondSynapse": neuroml.ExpCondSynapse, "alphaCondSynapse": neuroml.AlphaCondSynapse,
+                   "expTwoSynapse": neuroml.ExpTwoSynapse}[nml_type]
             self.doc.add(cls(id=sid, **attrs))
         self.synapses[key] = sid
         return sid

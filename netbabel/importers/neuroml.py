@@ -7,8 +7,8 @@ exporter, takes precedence), connections become `explicit` projections whose
 edges are written, in SONATA layout, to `--neuroml-workdir` (default: a cache
 folder keyed by the input files), and every quantity is parsed with its
 dimension checked. Anything that cannot be mapped (electrical projections,
-unknown component types, inputs on part of a population, izhikevich2007Cell,
-...) raises an error naming the element id and file, never dropped silently;
+unknown component types, inputs on part of a population, izhikevich2007Cell with
+synapses other than expTwoSynapse, ...) raises an error naming the element id and file, never dropped silently;
 components defined but not used by the network are listed on stderr.
 """
 
@@ -459,7 +459,7 @@ class _Importer:
     def note_synapse(self, component: str, receptor: str, syn: conv.SynapseInfo, el: Element) -> None:
         families = self.cell_synapses.setdefault(component, {})
         families.setdefault("family", set()).add(syn.family)
-        families.setdefault(receptor, set()).add((syn.tau, syn.erev))
+        families.setdefault(receptor, set()).add((syn.taus, syn.erev))
 
     def _cell_types(self) -> None:
         for pop in self.pops.values():
@@ -489,7 +489,10 @@ class _Importer:
             if len(families) > 1:
                 raise UnsupportedFeature(f"{el.where()}: mixed synapse kinds {sorted(families)}: no catalogue model",
                                          el.file)
-            model = conv.FAMILY_MODELS[next(iter(families))]
+            family = next(iter(families))
+            if family not in conv.FAMILY_MODELS:
+                raise UnsupportedFeature(f"{el.where()}: {family} synapses onto an {el.tag}: no catalogue model", el.file)
+            model = conv.FAMILY_MODELS[family]
             if model.startswith("iaf_cond"):
                 params["g_L"] = conv.tidy(params["C_m"] / params.pop("tau_m"))
             self._synapse_params(el, params, syns, conductance=model.startswith("iaf_cond"))
@@ -501,7 +504,7 @@ class _Importer:
             attrs.update({a: self.q(el, a, "none") for a in ("a", "b", "c", "d")})
             return CellType(model="izhikevich", params=conv.izhikevich_from_neuroml(attrs))
         if el.tag == "izhikevich2007Cell":
-            raise UnsupportedFeature(f"{el.where()}: {conv.IZHIKEVICH2007_REFUSAL}", el.file)
+            return self._izhikevich2007(el, syns, families)
         if el.tag == "SpikeSourcePoisson":
             start, duration = self.q(el, "start", "ms"), self.q(el, "duration", "ms")
             params = {"rate": self.q(el, "rate", "Hz"), "start": start}
@@ -518,6 +521,25 @@ class _Importer:
 
             return morph.read_cell(self, el)
         raise UnsupportedFeature(f"{el.where()}: unknown component type <{el.tag}>", el.file)
+
+    def _izhikevich2007(self, el: Element, syns: dict, families: set) -> CellType:
+        """izhikevich2007Cell with expTwoSynapse synapses (or none) -> izhikevich2007_cond_beta."""
+        if families - {"cond_beta"}:
+            raise UnsupportedFeature(f"{el.where()}: {sorted(families - {'cond_beta'})} synapses onto an "
+                                     "izhikevich2007Cell: netbabel maps it (to izhikevich2007_cond_beta) with "
+                                     "expTwoSynapse synapses only", el.file)
+        attrs = {a: self.q(el, a, u) for a, u in conv.DIMENSIONAL_CELL_ATTRS[el.tag].items()}
+        params = conv.izhikevich2007_from_neuroml(attrs)
+        for receptor in ("ex", "in"):
+            found = syns.get(receptor, set())
+            if len(found) > 1:
+                raise UnsupportedFeature(f"{el.where()}: {len(found)} different {receptor}citatory expTwoSynapses "
+                                         f"(tauRise, tauDecay, erev) {sorted(found)} onto one cell type: "
+                                         "izhikevich2007_cond_beta has one per receptor", el.file)
+            for (tau_rise, tau_decay), erev in found:
+                params.update({f"tau_rise_{receptor}": tau_rise, f"tau_decay_{receptor}": tau_decay,
+                               f"E_{receptor}": erev})
+        return CellType(model="izhikevich2007_cond_beta", params=params)
 
     def _synapse_params(self, el: Element, params: dict, syns: dict, conductance: bool) -> None:
         for receptor, suffix in (("ex", "ex"), ("in", "in")):
@@ -542,8 +564,6 @@ class _Importer:
             units = conv.SYNAPSE_FAMILIES[syn.tag][1]
             attrs = {a: self.q(syn, a, u) for a, u in units.items()}
             return syn, conv.synapse_from_neuroml(syn.tag, attrs)
-        if syn.tag == "expTwoSynapse":
-            return syn, None
         raise UnsupportedFeature(f"{syn.where()}: synapse type <{syn.tag}> has no netbabel equivalent", syn.file)
 
     def receptor_of(self, target: _Pop, info: conv.SynapseInfo, weights: np.ndarray, el: Element) -> list[str]:
@@ -557,6 +577,8 @@ class _Importer:
                 threshold = float(cell.attrs["v_thresh"])
             elif "thresh" in cell.attrs:
                 threshold = self.q(cell, "thresh", "mV")
+            elif cell.tag == "izhikevich2007Cell":
+                threshold = self.q(cell, "vt", "mV")
             return ["ex" if (info.erev or 0.0) > threshold else "in"]
         out = []
         if np.any(weights >= 0):
