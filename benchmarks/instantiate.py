@@ -6,7 +6,9 @@ Each measurement runs in its own subprocess (peak RSS is that process tree's):
   reference_models/potjans_diesmann2014 (fixed_total_number, normal weights and delays with
   redraw, the SONATA edges file with both indices, nodes); Poisson inputs are left out
   (duration 0.1 ms) so that the figures are about edges. Scale 0.1 by default, with 1 and 2
-  processes; `--full` adds scale 1.0 (about 3e8 edges, 13 GB of disk).
+  processes; `--full` adds scale 1.0 (about 3e8 edges, 9.6 GB of disk) with
+  `--full-processes` (default 1: the writing thread plus one drawing thread already use two
+  cores, and worker processes cost extra CPU to ship their blocks).
 - `nest.Connect`: the same 55 projections with NEST's own fixed_total_number and
   nest.math.redraw(normal) weights and delays, 1 thread, at scale 0.1 (timed around the
   Connect calls; neurons created before).
@@ -17,7 +19,7 @@ Each measurement runs in its own subprocess (peak RSS is that process tree's):
 Reported: edges, wall time, edges/s (wall), CPU seconds and edges per CPU second (the per-core
 rate; on a loaded machine the wall figures are misleading), peak RSS and file size, plus
 ratios against NEST and NetPyNE.
-Usage: python benchmarks/instantiate.py [--full] [--netpyne-scale 0.01] [--keep DIR]
+Usage: python benchmarks/instantiate.py [--full] [--scale 0.1] [--netpyne-scale 0.01] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ def measure(code: str, args: list[str], cwd: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="also instantiate the full-scale model (scale 1.0)")
+    ap.add_argument("--full-processes", type=int, default=1, help="processes for the full-scale run (default 1)")
     ap.add_argument("--scale", type=float, default=0.1, help="netbabel and NEST scale (default 0.1)")
     ap.add_argument("--netpyne-scale", type=float, default=0.01)
     ap.add_argument("--no-references", action="store_true", help="skip NEST and NetPyNE")
@@ -144,7 +147,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="nb-bench-"))
     rows: list[tuple[str, float, dict]] = []
     try:
-        runs = [(args.scale, 1), (args.scale, 2)] + ([(1.0, 2)] if args.full else [])
+        runs = [(args.scale, 1), (args.scale, 2)] + ([(1.0, args.full_processes)] if args.full else [])
         for scale, processes in runs:
             out = (args.keep or work) / f"pd14_scale{scale}_p{processes}"
             r = measure(NETBABEL_RUN, [str(scale), str(processes), str(out), str(MODEL)], work)
@@ -164,7 +167,7 @@ def main() -> None:
     print()
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'tool':34} {'scale':>6} {'edges':>12} {'wall s':>8} {'edges/s':>10} {'CPU s':>8} "
-          f"{'edges/CPU-s':>12} {'peak RSS MB':>12} {'files MB':>9}")
+          f"{'edges/CPU-s':>12} {'peak RSS MB':>12} {'files MB':>9} {'B/edge':>7}")
     for row in rows:
         print(_row(*row))
     by_name = {name: r for name, _, r in rows}
@@ -182,7 +185,8 @@ def _rate(r: dict, key: str) -> float:
 
 def _row(name: str, scale: float, r: dict) -> str:
     return (f"{name:34} {scale:>6g} {r['edges']:>12,} {r['wall']:>8.2f} {_rate(r, 'wall'):>10.3g} {r['cpu']:>8.2f} "
-            f"{_rate(r, 'cpu'):>12.3g} {r['rss_mb']:>12.0f} {r['bytes'] / 1e6:>9.0f}")
+            f"{_rate(r, 'cpu'):>12.3g} {r['rss_mb']:>12.0f} {r['bytes'] / 1e6:>9.0f} "
+            f"{r['bytes'] / max(r['edges'], 1) if r['bytes'] else 0:>7.1f}")
 
 
 if __name__ == "__main__":
