@@ -72,7 +72,7 @@ def two_cells(tmp_path: Path) -> Path:
                 {"source": "I", "target": "E", "synapse_type": "in", "rule": {"type": "all_to_all"},
                  "weight": 5.0, "delay": 1.3}],
             "inputs": [{"type": "dc", "target": "E", "amplitude": 300.0, "start": 5.0},
-                       {"type": "dc", "target": "D", "amplitude": 150.0, "start": 20.0, "stop": 150.0}],
+                       {"type": "dc", "target": "D", "amplitude": 250.0, "start": 20.0, "stop": 150.0}],
             "simulation": {"duration": 200.0, "dt": 0.01, "seed": 1}}
     path = tmp_path / "pair07.json"
     path.write_text(json.dumps(data))
