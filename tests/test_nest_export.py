@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from netbabel.cli import main as netbabel
+from netbabel.converters.nest import NO_NEST_MODEL
 from netbabel.description.catalogue import MODELS, NEURON_MODELS
 from netbabel.spikereport import read_report
 
@@ -35,7 +36,7 @@ def shifted_params(model: str) -> dict:
 
 def catalogue_description() -> dict:
     cells, pops = {}, {}
-    for model in NEURON_MODELS + ["poisson_generator"]:
+    for model in [m for m in NEURON_MODELS if m not in NO_NEST_MODEL] + ["poisson_generator"]:
         cells[model] = {"model": model, "params": shifted_params(model)}
         pops[model] = {"cell_type": model, "size": 2}
     cells["spike_generator"] = {"model": "spike_generator", "params": {"spike_times": [1.0, 2.5]}}

@@ -87,7 +87,7 @@ def check_point_model(d: Description, population: str, target: str) -> str:
     if model in NO_NEST_MODEL:
         raise UnsupportedFeature(
             f"population {population!r}: {model} ({NO_NEST_MODEL[model]}) has no {target} model; it runs in "
-            f"the {', '.join(RUNS_ELSEWHERE)} backends (export to netpyne or neuroml instead)",
+            f"the {' and '.join(RUNS_ELSEWHERE)} backends (export to netpyne or neuroml instead)",
             pointer=f"/populations/{population}/cell_type")
     return model
 
