@@ -36,7 +36,8 @@ from netbabel.instantiate.rules import (
 )
 from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator, steps_to_ms
 from netbabel.instantiate.writer import (
-    BAND_EDGES, CACHE_BYTES, SORT_EDGES, EdgePopulationWriter, PageCacheRecycler, SpikeWriter, write_nodes,
+    BAND_EDGES, CACHE_BYTES, FILE_ALIGNMENT, SORT_EDGES, EdgePopulationWriter, PageCacheRecycler, SpikeWriter,
+    write_nodes,
 )
 
 TASK_EDGES = 1 << 21  # default work per task (edges or spikes)
@@ -353,7 +354,7 @@ def _report_and_exit(send, message, code: int) -> None:
 def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tick: Callable[[float], Any]) -> None:
     d = job.description
     write_nodes(tmp / "nodes.h5", {p: (d.size(p), population_positions(d, p)) for p in d.populations})
-    with h5py.File(tmp / "edges.h5", "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007) as f:
+    with h5py.File(tmp / "edges.h5", "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007, **FILE_ALIGNMENT) as f:
         f.require_group("edges")
         cache = PageCacheRecycler(f)
         tasks = []

@@ -11,7 +11,7 @@ from netbabel.atomic import atomic_path
 from netbabel.description.model import Description
 from netbabel.instantiate.rules import block_arrays, plan_projection
 from netbabel.instantiate.values import steps_to_ms
-from netbabel.instantiate.writer import CACHE_BYTES, EdgePopulationWriter
+from netbabel.instantiate.writer import CACHE_BYTES, FILE_ALIGNMENT, EdgePopulationWriter
 
 
 def write_edges_file(path: Path | str, description: Description, projections: Sequence[int] | None = None,
@@ -27,7 +27,7 @@ def write_edges_file(path: Path | str, description: Description, projections: Se
     """
     path = Path(path)
     indices = range(len(description.projections)) if projections is None else projections
-    with atomic_path(path) as tmp, h5py.File(tmp, "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007) as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", rdcc_nbytes=CACHE_BYTES, rdcc_nslots=10007, **FILE_ALIGNMENT) as f:
         f.create_group("edges")
         for i in indices:
             proj = description.projections[i]
