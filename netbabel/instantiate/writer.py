@@ -331,10 +331,14 @@ class EdgePopulationWriter:
         try:
             for column in self._columns.values():
                 column.close()
+            self._columns = {}
+            self._finish()
         finally:
             for fd in self._fds:
                 os.close(fd)
-            self._fds, self._columns = [], {}
+            self._fds = []
+
+    def _finish(self) -> None:
         if self.exact is not None and self.size != self.exact:
             raise ValueError(f"edge population {self.group.name}: {self.size} edges appended, {self.exact} announced")
         g = self.group
@@ -353,7 +357,7 @@ class EdgePopulationWriter:
             column = np.concatenate(keys) if keys else np.empty(0, _key_dtype(self.n_source))
             del keys
             counts = np.bincount(column, minlength=self.n_source)
-            _write_index(_group(idx, "source_to_target"), column, counts, index_type)
+            _write_index(_group(idx, "source_to_target"), column, counts, index_type, self._fds or None)
         else:
             counts = np.zeros(self.n_source, np.int64)
             for e0 in range(0, self.size, READ_CHUNK):
@@ -450,7 +454,20 @@ def _band_edges(column, lo: int, hi: int, total: int) -> np.ndarray:
     return ids[np.argsort(nodes, kind="stable")]
 
 
-def _ranges(sorted_ids: np.ndarray, counts: np.ndarray, dtype=np.uint64) -> tuple[np.ndarray, np.ndarray]:
+def _follows(sorted_ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Positions whose edge id directly follows the previous one of the same node (merged into its range)."""
+    if sorted_ids.size == 0:
+        return np.empty(0, np.int64)
+    follows = np.flatnonzero(np.diff(sorted_ids) == 1) + 1  # candidates to merge with i-1
+    if follows.size:
+        node_start = np.cumsum(counts) - counts  # the first edge of a node always starts a range
+        at = np.minimum(np.searchsorted(node_start, follows), node_start.size - 1)
+        follows = follows[node_start[at] != follows]
+    return follows
+
+
+def _ranges(sorted_ids: np.ndarray, counts: np.ndarray, dtype=np.uint64,
+            follows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Ranges [start, stop) of consecutive edge ids within each node's group, and ranges per node.
 
     Each edge starts a range unless it directly follows the previous edge id of the same node
@@ -460,11 +477,8 @@ def _ranges(sorted_ids: np.ndarray, counts: np.ndarray, dtype=np.uint64) -> tupl
     counts = counts.astype(np.int64)
     if n == 0:
         return np.empty((0, 2), dtype), counts
-    follows = np.flatnonzero(np.diff(sorted_ids) == 1) + 1  # candidates to merge with i-1
-    if follows.size:
-        node_start = np.cumsum(counts) - counts  # the first edge of a node always starts a range
-        at = np.minimum(np.searchsorted(node_start, follows), node_start.size - 1)
-        follows = follows[node_start[at] != follows]
+    if follows is None:
+        follows = _follows(sorted_ids, counts)
     starts = np.delete(sorted_ids, follows) if follows.size else sorted_ids
     ranges = np.empty((starts.size, 2), dtype)
     ranges[:, 0] = starts
@@ -477,29 +491,48 @@ def _ranges(sorted_ids: np.ndarray, counts: np.ndarray, dtype=np.uint64) -> tupl
     return ranges, counts
 
 
-def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.ndarray, dtype=np.uint64) -> None:
+def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.ndarray, dtype=np.uint64,
+                 direct_fds: list[int] | None = None) -> None:
     """node_id_to_ranges / range_to_edge_id of any column: consecutive edge ids of one node form one range.
 
     A column in memory with up to SORT_EDGES edges is sorted at once (numpy's radix sort for uint16 ids);
-    otherwise the work goes in bands of node ids (at most BAND_NODES ids and about BAND_EDGES edges each),
-    reading the column once per band, so memory stays bounded for any size.
+    its ranges are counted first, so range_to_edge_id is a contiguous dataset (written with O_DIRECT when
+    `direct_fds` are given). Otherwise the work goes in bands of node ids (at most BAND_NODES ids and about
+    BAND_EDGES edges each), reading the column once per band, so memory stays bounded for any size.
     """
     n_nodes, total = counts.size, int(column.shape[0])
     node_ranges = np.zeros((n_nodes, 2), dtype)
-    out = _dataset(g, "range_to_edge_id", dtype, (0, 2), chunks=(max(chunk_length(total) // 2, 1), 2))
     at_once = isinstance(column, np.ndarray) and column.dtype.itemsize <= 2 and total <= SORT_EDGES
     order = np.argsort(column, kind="stable") if at_once else None
     starts = np.concatenate(([0], np.cumsum(counts)))
+    bands = _bands(counts, BAND_EDGES, n_nodes if at_once else BAND_NODES)
+    direct = None
+    if at_once:
+        merges = [_follows(order[starts[lo]:starts[hi]], counts[lo:hi]) for lo, hi in bands]
+        shape = (total - sum(m.size for m in merges), 2)
+        big = direct_fds is not None and shape[0] * 2 * np.dtype(dtype).itemsize >= DIRECT_MIN_BYTES
+        out = _dataset(g, "range_to_edge_id", dtype, shape, early=big)
+        direct = _DirectColumn(out, *direct_fds) if big else None
+    else:
+        out = _dataset(g, "range_to_edge_id", dtype, (0, 2), chunks=(max(chunk_length(total) // 2, 1), 2))
     n_ranges = 0
-    for lo, hi in _bands(counts, BAND_EDGES, n_nodes if at_once else BAND_NODES):
+    for k, (lo, hi) in enumerate(bands):
         sorted_ids = order[starts[lo]:starts[hi]] if at_once else _band_edges(column, lo, hi, total)
-        ranges, per_node = _ranges(sorted_ids, counts[lo:hi], dtype)
+        ranges, per_node = _ranges(sorted_ids, counts[lo:hi], dtype, merges[k] if at_once else None)
         ends = n_ranges + np.cumsum(per_node)
         node_ranges[lo:hi, 0] = ends - per_node
         node_ranges[lo:hi, 1] = ends
-        out.resize((n_ranges + ranges.shape[0], 2))
-        out[n_ranges:] = ranges
+        if direct is not None:
+            direct.append(ranges)
+        elif at_once:
+            if ranges.size:
+                out[n_ranges:n_ranges + ranges.shape[0]] = ranges
+        else:
+            out.resize((n_ranges + ranges.shape[0], 2))
+            out[n_ranges:] = ranges
         n_ranges += ranges.shape[0]
+    if direct is not None:
+        direct.close()
     _dataset(g, "node_id_to_ranges", dtype, node_ranges.shape, data=node_ranges)
 
 
