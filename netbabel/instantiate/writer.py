@@ -10,7 +10,9 @@ range_to_edge_id}`` (uint32, uint64 beyond 2^32 edges).
 Bytes on disk per edge: 4 + 4 node ids, 8 + 8 weight and delay, 8 for the source index
 (one range per edge: edges are sorted by target, so a source's edges are rarely adjacent).
 The per-edge columns are contiguous datasets written once (no chunking, no fill) when the
-edge count is known in advance (`exact_size`), else chunked and grown. ``edge_type_id`` and
+edge count is known in advance (`exact_size`), else chunked and grown; large ones (and the source
+index's ranges) are written with O_DIRECT when the file was opened with FILE_ALIGNMENT (see
+`_DirectColumn`). ``edge_type_id`` and
 ``edge_group_id`` are contiguous datasets never written (HDF5 allocates no storage and reads
 return their fill value), and ``edge_group_index``
 (0..n-1) is written as deflate-compressed chunks assembled from cached pieces: none of
