@@ -46,6 +46,7 @@ POSITIONS = 6
 SPLIT = 7  # projection-level splits of fixed_total_number / fixed_outdegree counts over blocks
 
 MAX_REDRAW_ROUNDS = 1000
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
 
 
 def evaluator(description: Description) -> Callable[[object], float]:
@@ -147,8 +148,7 @@ class ValueSampler:
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
                 z = np.where(x > 0, (np.log(np.maximum(x, 1e-300)) - self.mu) / (self.sigma * math.sqrt(2.0)), -np.inf)
-        erfc = np.vectorize(math.erfc, otypes=[float])
-        return 0.5 * erfc(-z), 0.5 * erfc(z)
+        return 0.5 * _ERFC(-z).astype(float), 0.5 * _ERFC(z).astype(float)
 
     def degenerate(self) -> float | None:
         """The single value of a distribution of width 0 (sd 0, sigma 0, low == high), else None."""
