@@ -223,3 +223,25 @@ def test_network_original_in_jneuroml_vs_import_in_netpyne(tmp_path):
         counts_jnml = np.bincount(spikes[:, 0].astype(int), minlength=size)
         counts_nrn = np.bincount(nrn[pop][0].astype(int), minlength=size)
         assert np.corrcoef(counts_jnml, counts_nrn)[0, 1] >= 0.6, (pop, counts_jnml, counts_nrn)
+
+
+def test_spike_generator_poisson_population_with_projection_imports(tmp_path):
+    """The other NeuroML style of Poisson drive: a spikeGeneratorPoisson population and a projection."""
+    text = (DATA / "izhikevich2007_poisson.net.nml").read_text()
+    text = text.replace('<poissonFiringSynapse id="bg" averageRate="150Hz" synapse="ampa" spikeTarget="./ampa"/>',
+                        '<spikeGeneratorPoisson id="bg" averageRate="150Hz"/>')
+    start, end = text.index('<inputList id="background"'), text.index("</inputList>") + len("</inputList>")
+    text = text[:start] + '''<population id="BG" component="bg" size="3"/>
+        <projection id="BG_RS" presynapticPopulation="BG" postsynapticPopulation="RS" synapse="ampa">
+            <connectionWD id="0" preCellId="../BG[0]" postCellId="../RS[0]" weight="1.5" delay="0.5ms"/>
+            <connectionWD id="1" preCellId="../BG[1]" postCellId="../RS[1]" weight="1.5" delay="0.5ms"/>
+            <connectionWD id="2" preCellId="../BG[2]" postCellId="../RS[2]" weight="1.5" delay="0.5ms"/>
+        </projection>''' + text[end:]
+    src = tmp_path / "sgp.net.nml"
+    src.write_text(text)
+    d = read(src, tmp_path)
+    assert d.cell_types["bg"].model == "poisson_generator" and d.cell_types["bg"].params == {"rate": 150.0}
+    assert d.cell_types["rs07"].model == "izhikevich2007_cond_beta"
+    proj = next(p for p in d.projections if p.name == "BG_RS")
+    assert (proj.source, proj.target, proj.synapse_type, proj.weight, proj.delay) == \
+        ("BG", "RS", "excitatory", 1.5, 0.5)
