@@ -28,15 +28,16 @@ RESULTS = ROOT / "build" / "roundtrip-results"
 
 COLUMN_ORDER = ["format: yaml", "format: sonata", "format: neuroml", "nest", "pynn-nest", "pynn-neuron", "netpyne",
                 "neuroml", "neuroml-neuron", "neuroml-pylems", "sonata -> nest", "neuroml -> nest"]
-GROUP_ORDER = ["cell model", "connection rule", "input"]
+GROUP_ORDER = ["cell model", "connection rule", "input", "reference model", "multicompartment"]
 LEGEND = {
-    "reference": "the reference simulator (NEST) runs it; the other columns are judged against it",
+    "reference": "the reference simulator (NEST; NetPyNE for multicompartment rows) runs it; the other columns "
+                 "are judged against it",
     "exact": "spike for spike identical to NEST (times within half a time step), frozen mode",
     "statistical": "not identical, but rates, CVs and correlations agree within the NEST seed-to-seed spread",
     "differs": "runs, but the activity differs from NEST beyond the seed-to-seed spread (a known problem)",
     "refused": "the format or simulator cannot express it: refused with an error, never dropped silently",
     "error": "fails with an error other than a refusal (a known problem)",
-    "round-trips": "written and read back, the description is identical",
+    "round-trips": "written and read back, the description (whole models: the instantiated network) is identical",
     "changes": "written and read back, the description differs (a known problem)",
 }
 
@@ -90,6 +91,13 @@ def render(matrix: dict) -> str:
         "frozen mode); columns `format: X` are description round trips (write as X, read back, compare),",
         "the others are simulations judged against NEST (`A -> nest`: written to format A, read",
         "back, simulated with NEST). Details of each cell are in docs/support-matrix.json.",
+        "",
+        "The groups `reference model` and `multicompartment` are whole models of reference_models/",
+        "(roundtrip_tests/test_reference_models.py; small scale and short times, the size of each run is in",
+        "the cell's detail): there `format: sonata` and `format: neuroml` compare the instantiated network",
+        "after the round trip (population sizes, cell parameters, initial potentials, every edge with its",
+        "weight and delay), and the multicompartment rows are judged against NetPyNE, as NEST cannot run them.",
+        "The multi-area row needs the upstream data (never bundled); without it its cells are not re-observed.",
         "",
     ]
     for group in groups:
