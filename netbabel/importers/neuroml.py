@@ -491,7 +491,8 @@ class _Importer:
                                          el.file)
             family = next(iter(families))
             if family not in conv.FAMILY_MODELS:
-                raise UnsupportedFeature(f"{el.where()}: {family} synapses onto an {el.tag}: no catalogue model", el.file)
+                raise UnsupportedFeature(f"{el.where()}: {family} synapses onto an {el.tag}: no catalogue model",
+                                         el.file)
             model = conv.FAMILY_MODELS[family]
             if model.startswith("iaf_cond"):
                 params["g_L"] = conv.tidy(params["C_m"] / params.pop("tau_m"))
