@@ -13,6 +13,7 @@ and `processes` change memory use and speed, never the result.
 from __future__ import annotations
 
 import json
+import mmap
 import multiprocessing
 import os
 import shutil
@@ -32,7 +33,7 @@ from netbabel.errors import NetbabelError
 from netbabel.instantiate.inputs import PoissonPlan, check_constant, plan_poisson, spike_block
 from netbabel.instantiate.positions import population_positions
 from netbabel.instantiate.rules import (
-    EDGES_PER_BLOCK, ProjectionPlan, block_arrays, explicit_edges, explicit_size, plan_projection,
+    EDGES_PER_BLOCK, EdgeBlock, ProjectionPlan, block_arrays, explicit_edges, explicit_size, plan_projection,
 )
 from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator, steps_to_ms
 from netbabel.instantiate.writer import (
@@ -115,6 +116,48 @@ def _run(task: tuple) -> tuple:
     return (_edge_task if kind == "edges" else _spike_task)(index, b0, b1)
 
 
+SLOT_BYTES = 64 << 20  # shared memory per task result in flight (worker processes)
+
+
+class _Slots:
+    """Shared memory (anonymous MAP_SHARED, inherited by forked workers) that workers fill with their
+    blocks, so that only a few numbers are pickled; results too large for a slot are pickled whole.
+
+    Task j uses slot j % n; with n larger than the tasks in flight, a slot is refilled only after the
+    writer has asked for the next result, when it is done with this one (it copies what it keeps).
+    """
+
+    def __init__(self, n: int):
+        self.maps = [mmap.mmap(-1, SLOT_BYTES) for _ in range(n)]
+
+    def put(self, slot: int, blocks: list) -> tuple | list:
+        arrays = [a for e in blocks for a in (e.sources, e.targets, e.weights, e.delays)]
+        if sum(a.nbytes + 64 for a in arrays) > SLOT_BYTES:
+            return blocks
+        buf, at, out = self.maps[slot], 0, []
+        for e in blocks:
+            described = []
+            for a in (e.sources, e.targets, e.weights, e.delays):
+                np.frombuffer(buf, a.dtype, a.size, at)[:] = a
+                described.append((a.dtype.str, a.size, at))
+                at += -(-a.nbytes // 64) * 64
+            out.append((e.projection, e.block, e.target_start, e.target_stop, described))
+        return ("slot", slot, out)
+
+    def get(self, result: tuple | list) -> list:
+        if not (isinstance(result, tuple) and len(result) == 3 and isinstance(result[0], str)):
+            return result
+        buf = self.maps[result[1]]
+        return [EdgeBlock(p, b, t0, t1, *(np.frombuffer(buf, np.dtype(dt), n, at) for dt, n, at in arrays))
+                for p, b, t0, t1, arrays in result[2]]
+
+
+def _run_in_slot(task: tuple, slot: int | None) -> tuple | list:
+    result = _run(task)
+    slots = _STATE.get("slots")
+    return slots.put(slot, result) if slots is not None and slot is not None and task[0] == "edges" else result
+
+
 def _threaded(tasks: list[tuple]) -> Iterator[tuple]:
     """Tasks computed up to PREFETCH ahead in a thread (numpy releases the GIL while drawing and sorting),
     so that drawing the next tasks overlaps writing this one; results in order."""
@@ -136,8 +179,11 @@ class _Runner:
         self.processes = max(1, int(processes))
         _STATE["job"] = job
         self.pool = None
+        self.slots = None
         if self.processes > 1:
             method = "fork" if sys.platform.startswith("linux") else "spawn"
+            if method == "fork":  # inherited by the workers
+                self.slots = _STATE["slots"] = _Slots(self.processes + 2)
             ctx = multiprocessing.get_context(method)
             self.pool = ctx.Pool(self.processes, initializer=_init_worker, initargs=(job,))
 
@@ -145,24 +191,27 @@ class _Runner:
         if self.pool is None:
             yield from _threaded(tasks)
             return
+        n_slots = self.processes + 2
         pending: deque = deque()
-        it = iter(tasks)
-        for t in it:
-            pending.append(self.pool.apply_async(_run, (t,)))
+        it = enumerate(tasks)
+        for j, t in it:
+            pending.append(self.pool.apply_async(_run_in_slot, (t, j % n_slots if self.slots else None)))
             if len(pending) >= self.processes + 1:
                 break
         while pending:
             result = pending.popleft().get()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(self.pool.apply_async(_run, (nxt,)))
-            yield result
+                j, t = nxt
+                pending.append(self.pool.apply_async(_run_in_slot, (t, j % n_slots if self.slots else None)))
+            yield self.slots.get(result) if self.slots else result
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
         _STATE.pop("job", None)
+        _STATE.pop("slots", None)
 
 
 # -- explicit projections ---------------------------------------------------------
