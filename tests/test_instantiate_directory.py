@@ -100,6 +100,16 @@ def test_bit_identical_for_any_chunk_size_and_process_count(mixed_file, referenc
     assert_same_directory(reference_dir, out)
 
 
+def test_worker_results_too_large_for_a_shared_memory_slot_are_pickled(mixed_file, reference_dir, tmp_path,
+                                                                        monkeypatch):
+    import netbabel.instantiate.directory as directory
+
+    monkeypatch.setattr(directory, "SLOT_BYTES", 1 << 20)  # the big tasks do not fit, the small ones do
+    out = tmp_path / "explicit"
+    instantiate_to_directory(load(mixed_file), out, processes=2, progress=False)
+    assert_same_directory(reference_dir, out)
+
+
 def test_explicit_description_is_valid_and_complete(reference_dir):
     d = load(reference_dir / "model.json")
     assert all(p.rule.type == "explicit" and p.rule.file == "edges.h5" for p in d.projections)
