@@ -74,9 +74,9 @@ class _DirectColumn:
     the page cache. Falls back to ordinary writes where the file system refuses O_DIRECT.
     """
 
-    def __init__(self, ds: h5py.Dataset, direct_fd: int, plain_fd: int):
+    def __init__(self, ds: h5py.Dataset, direct_fd: int, plain_fd: int, dtype=None):
         self.offset = int(ds.id.get_offset())
-        self.dtype = ds.dtype
+        self.dtype = ds.dtype if dtype is None else np.dtype(dtype)
         self.fd, self.plain_fd = direct_fd, plain_fd
         self.buffer = _BUFFERS.pop() if _BUFFERS else mmap.mmap(-1, DIRECT_BUFFER)
         self.view = np.frombuffer(self.buffer, np.uint8)
@@ -225,17 +225,21 @@ def _dataset(parent: h5py.Group, name: str, dtype, shape: tuple, chunks: tuple |
     return h5py.Dataset(dsid)
 
 
+_TEXT = h5py.string_dtype()
+_TEXT_TYPES: list = []
+
+
 def _text_attribute(obj: h5py.HLObject, name: str, value: str) -> None:
     """A scalar variable-length UTF-8 string attribute (as h5py writes a str)."""
-    dt = h5py.string_dtype()
-    aid = h5py.h5a.create(obj.id, name.encode(), h5py.h5t.py_create(dt, logical=True),
-                          h5py.h5s.create(h5py.h5s.SCALAR))
-    aid.write(np.array(value, dtype=dt), mtype=h5py.h5t.py_create(dt))
+    if not _TEXT_TYPES:
+        _TEXT_TYPES.extend((h5py.h5t.py_create(_TEXT, logical=True), h5py.h5t.py_create(_TEXT)))
+    aid = h5py.h5a.create(obj.id, name.encode(), _TEXT_TYPES[0], h5py.h5s.create(h5py.h5s.SCALAR))
+    aid.write(np.array(value, dtype=_TEXT), mtype=_TEXT_TYPES[1])
 
 
-def _write(ds: h5py.Dataset, start: int, values: np.ndarray) -> None:
+def _write(ds: h5py.Dataset, start: int, values: np.ndarray, dtype=None) -> None:
     """values -> ds[start:start + n] (1-D), without h5py's selection machinery."""
-    values = np.ascontiguousarray(values, ds.dtype)
+    values = np.ascontiguousarray(values, ds.dtype if dtype is None else dtype)
     fspace = ds.id.get_space()
     fspace.select_hyperslab((start,), (values.size,))
     ds.id.write(h5py.h5s.create_simple((values.size,)), fspace, values)
@@ -264,6 +268,7 @@ class EdgePopulationWriter:
             except OSError:
                 self._direct = False
         self._columns: dict[int, _DirectColumn] = {}  # by id() of the dataset object
+        self._dtypes: dict[int, np.dtype] = {}
         edges = h5["edges"] if "edges" in h5 else _group(h5, "edges")
         self.group = _group(edges, name)
         self.n_source, self.n_target = n_source, n_target
@@ -288,9 +293,11 @@ class EdgePopulationWriter:
         if self.exact is not None:
             ds = _dataset(g, name, dtype, (self.exact,), early=self._direct)
             if self._direct:
-                self._columns[id(ds)] = _DirectColumn(ds, *self._fds)
-            return ds
-        return _dataset(g, name, dtype, (0,), chunks=(self.chunk,))
+                self._columns[id(ds)] = _DirectColumn(ds, *self._fds, dtype)
+        else:
+            ds = _dataset(g, name, dtype, (0,), chunks=(self.chunk,))
+        self._dtypes[id(ds)] = np.dtype(dtype)
+        return ds
 
     def append(self, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray, delays: np.ndarray,
                **extra: np.ndarray) -> None:
@@ -308,7 +315,7 @@ class EdgePopulationWriter:
             if direct is not None:
                 direct.append(values)
             else:
-                _write(ds, a, values)
+                _write(ds, a, values, self._dtypes[id(ds)])
         self._count_targets(np.asarray(targets))
         if self._keys is not None:
             if b <= MEMORY_EDGES:
