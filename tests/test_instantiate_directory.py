@@ -296,6 +296,32 @@ def test_indices_in_many_bands_equal_libsonata(tmp_path, monkeypatch, sort_edges
         assert np.array_equal(ours[key], theirs[key]), key
 
 
+@pytest.mark.parametrize("orders", ["every block", "all but the last block"])
+def test_source_index_from_per_block_orders_equals_libsonata(tmp_path, orders):
+    """Blocks that bring their stable source order are merged; a block without one falls back to the file."""
+    from netbabel.instantiate.writer import EdgePopulationWriter, source_order
+
+    rng = np.random.default_rng(5)
+    ns, nt, n_blocks = 300, 40, 6
+    counts = rng.integers(0, 900, nt)
+    targets = np.repeat(np.arange(nt), counts)
+    sources = rng.integers(0, ns, targets.size)
+    sources[100:110] = 7  # consecutive edges of one source: merged ranges
+    cuts = np.linspace(0, targets.size, n_blocks + 1).astype(int)
+    path = tmp_path / "e.h5"
+    with h5py.File(path, "w") as f:
+        w = EdgePopulationWriter(f, "p", "S", "T", ns, nt, exact_size=targets.size)
+        for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+            order = source_order(sources[a:b], ns) if orders == "every block" or k < n_blocks - 1 else None
+            w.append(sources[a:b], targets[a:b], np.ones(b - a), np.ones(b - a), source_order=order)
+        w.finish()
+    ours = {k: v for k, v in datasets(path).items() if "/indices/" in k}
+    theirs = _libsonata_indices(path, {"p": (ns, nt)}, tmp_path)
+    assert sorted(ours) == sorted(theirs)
+    for key in ours:
+        assert np.array_equal(ours[key], theirs[key]), key
+
+
 def test_explicit_projection_from_an_unsorted_file_is_copied_with_indices(tmp_path):
     rng = np.random.default_rng(3)
     n = 5000

@@ -38,7 +38,7 @@ from netbabel.instantiate.rules import (
 from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator, steps_to_ms
 from netbabel.instantiate.writer import (
     BAND_EDGES, CACHE_BYTES, FILE_ALIGNMENT, SORT_EDGES, EdgePopulationWriter, PageCacheRecycler, SpikeWriter,
-    write_nodes,
+    source_order, write_nodes,
 )
 
 TASK_EDGES = 1 << 21  # default work per task (edges or spikes)
@@ -100,9 +100,13 @@ def _init_worker(job: Job) -> None:
 
 
 def _edge_task(index: int, b0: int, b1: int) -> list:
-    """A task's blocks in compact form (uint32 ids, delays as whole steps; see `block_arrays`)."""
+    """A task's blocks in compact form (uint32 ids, delays as whole steps; see `block_arrays`), with their
+    share of the source index (sorted here, in parallel with the writing)."""
     plan = _STATE["job"].projections[index]
-    return [block_arrays(plan, b) for b in range(b0, b1)]
+    blocks = [block_arrays(plan, b) for b in range(b0, b1)]
+    for e in blocks:
+        e.source_order = source_order(e.sources, plan.ns)
+    return blocks
 
 
 def _spike_task(index: int, b0: int, b1: int) -> tuple:
@@ -130,14 +134,17 @@ class _Slots:
     def __init__(self, n: int):
         self.maps = [mmap.mmap(-1, SLOT_BYTES) for _ in range(n)]
 
+    @staticmethod
+    def _arrays(e: EdgeBlock) -> tuple:
+        return (e.sources, e.targets, e.weights, e.delays) + (e.source_order or ())
+
     def put(self, slot: int, blocks: list) -> tuple | list:
-        arrays = [a for e in blocks for a in (e.sources, e.targets, e.weights, e.delays)]
-        if sum(a.nbytes + 64 for a in arrays) > SLOT_BYTES:
+        if sum(a.nbytes + 64 for e in blocks for a in self._arrays(e)) > SLOT_BYTES:
             return blocks
         buf, at, out = self.maps[slot], 0, []
         for e in blocks:
             described = []
-            for a in (e.sources, e.targets, e.weights, e.delays):
+            for a in self._arrays(e):
                 np.frombuffer(buf, a.dtype, a.size, at)[:] = a
                 described.append((a.dtype.str, a.size, at))
                 at += -(-a.nbytes // 64) * 64
@@ -147,9 +154,11 @@ class _Slots:
     def get(self, result: tuple | list) -> list:
         if not (isinstance(result, tuple) and len(result) == 3 and isinstance(result[0], str)):
             return result
-        buf = self.maps[result[1]]
-        return [EdgeBlock(p, b, t0, t1, *(np.frombuffer(buf, np.dtype(dt), n, at) for dt, n, at in arrays))
-                for p, b, t0, t1, arrays in result[2]]
+        buf, blocks = self.maps[result[1]], []
+        for p, b, t0, t1, described in result[2]:
+            arrays = [np.frombuffer(buf, np.dtype(dt), n, at) for dt, n, at in described]
+            blocks.append(EdgeBlock(p, b, t0, t1, *arrays[:4], tuple(arrays[4:]) or None))
+        return blocks
 
 
 def _run_in_slot(task: tuple, slot: int | None) -> tuple | list:
@@ -463,7 +472,7 @@ def _write_projection(job: Job, i: int, f: h5py.File, results: Iterator, chunk_s
     for _ in _tasks(plan.n_blocks, plan.block_targets * plan.expected_edges / max(plan.nt, 1), plan.block_targets,
                     chunk_size):
         for e in next(results):
-            w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt))
+            w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt), source_order=e.source_order)
             cache.written(len(e) * 32)
             tick(len(e))
     return w

@@ -249,15 +249,27 @@ def _key_dtype(n: int) -> type:
     return np.uint16 if n <= 1 << 16 else id_dtype(n)
 
 
+def source_order(sources: np.ndarray, n_source: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(stable order of `sources` by id as uint32, edges per source id): one block's share of the source
+    index, computed where the block is drawn (see `EdgePopulationWriter.append`); None when not useful."""
+    if n_source > 1 << 16 or sources.size >= 2**32:
+        return None
+    order = np.argsort(sources.astype(np.uint16), kind="stable").astype(np.uint32)
+    return order, np.bincount(sources, minlength=n_source).astype(np.uint32)
+
+
 class EdgePopulationWriter:
     """Append edges (in any order; in target order for the fast target index) and finish with the indices.
 
     With `exact_size` (the number of edges that will be appended) the columns are contiguous datasets.
+    When every append brings its block's `source_order`, the source index merges those orders (a
+    counting pass) instead of sorting all source ids at the end.
     """
 
     def __init__(self, h5: h5py.File, name: str, source_population: str, target_population: str,
                  n_source: int, n_target: int, edge_type_id: int = 0, extra_float_attributes: tuple[str, ...] = (),
                  expected_size: float | None = None, exact_size: int | None = None):
+        self._orders: list[tuple[int, np.ndarray, np.ndarray]] | None = []  # (first edge, order, counts) per block
         self.exact = exact_size
         self.chunk = chunk_length(expected_size if exact_size is None else exact_size)
         self._direct = exact_size is not None and exact_size * 4 >= DIRECT_MIN_BYTES and direct_io_possible(h5)
@@ -300,10 +312,18 @@ class EdgePopulationWriter:
         return ds
 
     def append(self, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray, delays: np.ndarray,
-               **extra: np.ndarray) -> None:
+               source_order: tuple[np.ndarray, np.ndarray] | None = None, **extra: np.ndarray) -> None:
         n = int(sources.size)
         if n == 0:
             return
+        if self._orders is not None:
+            if source_order is None or self.size + n > SORT_EDGES:
+                if self._orders:  # earlier blocks came without their source ids: read them back at the end
+                    self._keys = None
+                self._orders = None
+            else:  # kept until finish: copies of arrays that live in a reused buffer (shared memory)
+                order, counts = (a if a.base is None else a.copy() for a in source_order)
+                self._orders.append((self.size, order, counts))
         a, b = self.size, self.size + n
         if self.exact is not None and b > self.exact:
             raise ValueError(f"edge population {self.group.name}: more than the announced {self.exact} edges")
@@ -317,7 +337,7 @@ class EdgePopulationWriter:
             else:
                 _write(ds, a, values, self._dtypes[id(ds)])
         self._count_targets(np.asarray(targets))
-        if self._keys is not None:
+        if self._keys is not None and self._orders is None:
             if b <= MEMORY_EDGES:
                 self._keys.append(np.asarray(sources).astype(_key_dtype(self.n_source)))
             else:
@@ -360,9 +380,14 @@ class EdgePopulationWriter:
             _write_sorted_index(_group(idx, "target_to_source"), self.target_counts, index_type)
         else:
             _write_index(_group(idx, "target_to_source"), self.tgt, self.target_counts, index_type)
-        keys = self._keys
-        self._keys = None
-        if keys is not None:
+        keys, orders = self._keys, self._orders
+        self._keys = self._orders = None
+        if orders is not None:
+            del keys
+            order, counts = _merge_orders(orders, self.n_source, self.size)
+            del orders
+            _write_index(_group(idx, "source_to_target"), order, counts, index_type, self._fds or None, sorted_ids=True)
+        elif keys is not None:
             column = np.concatenate(keys) if keys else np.empty(0, _key_dtype(self.n_source))
             del keys
             counts = np.bincount(column, minlength=self.n_source)
@@ -500,8 +525,27 @@ def _ranges(sorted_ids: np.ndarray, counts: np.ndarray, dtype=np.uint64,
     return ranges, counts
 
 
+def _merge_orders(orders: list[tuple[int, np.ndarray, np.ndarray]], n_nodes: int, total: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """All edge ids grouped by node, ascending within a node, from each block's stable order: a node's
+    edges of block b follow those of the earlier blocks (the same as one stable sort of all ids)."""
+    counts = np.zeros(n_nodes, np.int64)
+    for _, _, c in orders:
+        counts += c
+    out = np.empty(total, np.uint32 if total < 2**32 else np.int64)
+    free = np.cumsum(counts) - counts  # next free position of each node
+    for first, order, c in orders:
+        c = c.astype(np.int64)
+        shift = free - (np.cumsum(c) - c)  # position in `out` = shift[node] + position in the block's order
+        dest = np.repeat(shift, c)
+        dest += np.arange(order.size)
+        out[dest] = order + out.dtype.type(first)
+        free += c
+    return out, counts
+
+
 def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.ndarray, dtype=np.uint64,
-                 direct_fds: list[int] | None = None) -> None:
+                 direct_fds: list[int] | None = None, sorted_ids: bool = False) -> None:
     """node_id_to_ranges / range_to_edge_id of any column: consecutive edge ids of one node form one range.
 
     A column in memory with up to SORT_EDGES edges is sorted at once (numpy's radix sort for uint16 ids);
@@ -511,8 +555,8 @@ def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.nd
     """
     n_nodes, total = counts.size, int(column.shape[0])
     node_ranges = np.zeros((n_nodes, 2), dtype)
-    at_once = isinstance(column, np.ndarray) and column.dtype.itemsize <= 2 and total <= SORT_EDGES
-    order = np.argsort(column, kind="stable") if at_once else None
+    at_once = sorted_ids or (isinstance(column, np.ndarray) and column.dtype.itemsize <= 2 and total <= SORT_EDGES)
+    order = column if sorted_ids else np.argsort(column, kind="stable") if at_once else None
     starts = np.concatenate(([0], np.cumsum(counts)))
     bands = _bands(counts, BAND_EDGES, n_nodes if at_once else BAND_NODES)
     direct = None
