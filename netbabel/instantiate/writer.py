@@ -17,9 +17,10 @@ index's ranges) are written with O_DIRECT when the file was opened with FILE_ALI
 return their fill value), and ``edge_group_index``
 (0..n-1) is written as deflate-compressed chunks assembled from cached pieces: none of
 them takes measurable space or time. Edges appended in target order make the target index
-one range per node; the source index is built at `finish` by a stable (radix) sort of the
-source ids, kept in memory (2 bytes per edge for populations up to 65536 cells) or read
-back from the file in bands of source ids beyond MEMORY_EDGES edges.
+one range per node; the source index is built at `finish` by merging the blocks' stable source
+orders (`source_order`, computed where the blocks are drawn), or else by a stable (radix) sort of
+the source ids kept in memory (2 bytes per edge for populations up to 65536 cells), or read back
+from the file in bands of source ids beyond MEMORY_EDGES edges.
 """
 
 from __future__ import annotations
