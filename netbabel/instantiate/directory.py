@@ -42,7 +42,8 @@ from netbabel.instantiate.writer import (
 )
 
 TASK_EDGES = 1 << 21  # default work per task (edges or spikes)
-PREFETCH = 3  # tasks computed ahead by the helper thread (one process)
+PREFETCH = 3  # tasks computed ahead by the drawing threads (one process)
+DRAWING_THREADS = 2  # threads drawing tasks (one process; numpy releases the GIL while drawing and sorting)
 BYTES_PER_EDGE = 4 + 4 + 8 + 8 + 8  # node ids, weight, delay, one source-index range (uint32 pair)
 BYTES_PER_SPIKE = 16
 DISK_MARGIN = 1.05
@@ -168,9 +169,9 @@ def _run_in_slot(task: tuple, slot: int | None) -> tuple | list:
 
 
 def _threaded(tasks: list[tuple]) -> Iterator[tuple]:
-    """Tasks computed up to PREFETCH ahead in a thread (numpy releases the GIL while drawing and sorting),
-    so that drawing the next tasks overlaps writing this one; results in order."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netbabel-instantiate") as executor:
+    """Tasks computed up to PREFETCH ahead in DRAWING_THREADS threads (numpy releases the GIL while drawing
+    and sorting), so that drawing the next tasks overlaps writing this one; results in order."""
+    with ThreadPoolExecutor(max_workers=DRAWING_THREADS, thread_name_prefix="netbabel-instantiate") as executor:
         pending: deque = deque(executor.submit(_run, t) for t in tasks[:PREFETCH])
         next_task = PREFETCH
         while pending:
