@@ -203,11 +203,11 @@ def test_v_m_report_against_nest(tmp_path):
     np.testing.assert_allclose(traces["neuroml-pylems"], jlems, atol=1e-4)
 
 
-def test_aeif_cond_exp_jneuroml_and_neuron_export_vs_nest(tmp_path):
+def test_aeif_cond_exp_jneuroml_vs_nest(tmp_path):
     """aeif_cond_exp -> EIF_cond_exp_isfa_ista under DC at dt 0.01 ms. jNeuroML: NEST's five spikes within
     0.6 ms (forward Euler vs NEST's adaptive RKF45; the error grows by about 0.1 ms per interspike interval);
     with `a` left in nS instead of PyNN.xml's uS, the 1000x adaptation keeps the cell silent. jNeuroML's
-    NEURON export refuses tau_refrac = 0: netbabel writes 1e-6 ms, and the first spike agrees with NEST."""
+    NEURON export of this cell runs away at the first spike: refused (exit 2)."""
     import json
     data = {"netbabel": "1", "name": "aeif", "cell_types": {"c": {"model": "aeif_cond_exp", "params": {}}},
             "populations": {"P": {"cell_type": "c", "size": 1}},
@@ -220,6 +220,25 @@ def test_aeif_cond_exp_jneuroml_and_neuron_export_vs_nest(tmp_path):
     jnml = simulate(model, "neuroml", tmp_path / "jnml.h5")
     assert len(nest["P"][1]) == 5
     assert_same_spikes(nest, jnml, tolerance=0.6)
-    neuron = simulate(model, "neuroml-neuron", tmp_path / "neuron.h5", "--workdir", str(tmp_path / "work"))
-    assert 'tau_refrac="0.000001"' in (tmp_path / "work" / "model" / "aeif.net.nml").read_text()
-    assert abs(neuron["P"][1][0] - nest["P"][1][0]) <= 0.1
+    run = subprocess.run([NETBABEL, "simulate", str(model), "--backend", "neuroml-neuron", "-o",
+                          str(tmp_path / "nrn.h5")], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 2 and "/cell_types/c" in run.stderr and "1e27 mV" in run.stderr
+
+
+def test_neuron_export_of_zero_refractory_period(tmp_path):
+    """jNeuroML's NEURON export refuses tau_refrac = 0 (iaf_psc_exp with t_ref 0): netbabel writes 1.5 dt,
+    the shortest period its WATCH-based regime switch ends (second step after a spike). Same spike count as
+    NEST, the first spike at NEST's time, each interspike interval at most 2 steps longer."""
+    import json
+    data = {"netbabel": "1", "name": "tref0",
+            "cell_types": {"c": {"model": "iaf_psc_exp", "params": {"t_ref": 0.0, "I_e": 600.0}}},
+            "populations": {"P": {"cell_type": "c", "size": 1}},
+            "simulation": {"duration": 60.0, "dt": 0.025, "seed": 1, "record": {"spikes": "all"}}}
+    model = tmp_path / "tref0.json"
+    model.write_text(json.dumps(data))
+    nest = simulate(model, "nest", tmp_path / "nest.h5")["P"][1]
+    neuron = simulate(model, "neuroml-neuron", tmp_path / "nrn.h5", "--workdir", str(tmp_path / "work"))["P"][1]
+    assert 'tau_refrac="0.0375"' in (tmp_path / "work" / "model" / "tref0.net.nml").read_text()
+    assert len(nest) == len(neuron) == 6
+    assert abs(neuron[0] - nest[0]) <= 0.025 + 1e-9
+    assert np.all(np.abs(np.diff(neuron) - np.diff(nest)) <= 2 * 0.025 + 1e-9)

@@ -69,7 +69,7 @@ def run(description: Description, output: Path, options: argparse.Namespace) -> 
             if cell.model == "multicompartment" and len(cell.sections or []) > 1:
                 raise NetbabelError(f"cell type {name!r} has {len(cell.sections or [])} sections: jLEMS and PyLEMS "
                                     "simulate only single-compartment cells; use --backend neuroml-neuron")
-    _refuse_hh_spikes(description, engine)
+    _refuse_engine_limits(description, engine)
     with work_directory(options, prefix=f"netbabel-{engine}-") as workdir:
         model_dir = workdir / "model"
         if model_dir.exists():
@@ -88,11 +88,13 @@ def run(description: Description, output: Path, options: argparse.Namespace) -> 
         write_voltage_report(description, result, Path(output), first_row=0 if engine == "neuroml-pylems" else 1)
 
 
-def _refuse_hh_spikes(description: Description, engine: str) -> None:
-    """hh_cond_exp_traub -> NeuroML2 HH_cond_exp, whose LEMS definition (PyNN.xml) has no spike port.
+def _refuse_engine_limits(description: Description, engine: str) -> None:
+    """Refuse cell types an engine cannot run (docs/neuroml.md, "Known limits of the engines").
 
-    jLEMS and PyLEMS can neither record its spikes nor connect from it ("No output port"), and
-    jNeuroML's NEURON export of PyNN cells requires a `v_thresh`, which HH_cond_exp does not have.
+    hh_cond_exp_traub -> HH_cond_exp, whose LEMS definition (PyNN.xml) has no spike port: jLEMS and PyLEMS
+    can neither record its spikes nor connect from it ("No output port"); jNeuroML's NEURON export of PyNN
+    cells requires a `v_thresh`, which HH_cond_exp does not have. aeif_cond_exp in the NEURON export: v
+    runs away through the exponential term at the first spike (and disturbed other cells' spike times).
     """
     for name, cell in description.cell_types.items():
         if cell.model != "hh_cond_exp_traub":
@@ -109,6 +111,13 @@ def _refuse_hh_spikes(description: Description, engine: str) -> None:
                                      f"LEMS definition: the spikes of {', '.join(needed)} can neither be recorded "
                                      f"nor sent in {engine} (record V_m only, or use nest/netpyne/pynn)", None,
                                      f"/cell_types/{name}")
+    for name, cell in description.cell_types.items():
+        used = any(pop.cell_type == name for pop in description.populations.values())
+        if engine == "neuroml-neuron" and cell.model == "aeif_cond_exp" and used:
+            raise UnsupportedFeature("aeif_cond_exp -> NeuroML2 EIF_cond_exp_isfa_ista in jNeuroML's NEURON export: "
+                                     "NEURON integrates v through the exponential term to ~1e27 mV before the "
+                                     "reset at the first spike, and the cell never recovers; use --backend neuroml",
+                                     None, f"/cell_types/{name}")
 
 
 def _run(command: list[str], cwd: Path, log: Path, env: dict | None = None, timeout: float | None = None) -> float:
@@ -258,23 +267,22 @@ _CLOCK = {"t": 0.0, "seq": 0}
 def patch_pylems() -> None:
     """Make PyLEMS 0.6 run NeuroML2 point-neuron networks as jLEMS does (monkeypatches, this process only).
 
-    PyLEMS 0.6.9 (a) resolves every EventConnection's paths on the parent first, where the
-    NeuroML2 `spikeTarget="./syn"` of timedSynapticInput / poissonFiringSynapse fails ("Unable to find
-    child '.'"); (b) ignores an EventConnection's `delay` and its `<Assign property="weight">`
-    (connectionWD, inputW): every event arrives at once with weight 1; its event handlers read state
-    variables from the start of the step, so of several events arriving in one step only one counts
-    (`I = I + weight` twice adds weight once); (c) attaches an input to a cell
-    only when its type matches an `Attachments` type (PyNN cells attach `baseSynapse`s, so
-    pulseGenerators and timedSynapticInputs were refused); (d) generated code calls an undefined
-    `heaviside_step` (LEMS's H(), used by the Poisson inputs); (e) the cells of a population are copies
-    of one template sharing its lists of event callbacks, so a connection from one cell fired on the
-    spikes of all; (f) a connectionWD made two connections, its own and the weightless, undelayed one of
-    the type it extends. Here (a) paths are resolved on the
-    component itself, './x' meaning its child x; (b) delays and assignments are read from the
-    LEMS file and applied, delayed events are queued and delivered in the step after
-    spike time + delay (as in jLEMS), and each handled event updates the state it assigned; (c) an input goes
-    into the attachment container named by its destination; (d) H() is defined; (e) copies get their
-    own callback lists; (f) a type's EventConnection replaces the one of the type it extends.
+    PyLEMS 0.6.9 and what is done about it:
+    (a) it resolves every EventConnection path on the parent first, where NeuroML2's
+        `spikeTarget="./syn"` (timedSynapticInput, poissonFiringSynapse) fails ("Unable to find child
+        '.'"): such paths are resolved on the component itself, './x' meaning its child x;
+    (b) it ignores an EventConnection's `delay` and `<Assign property="weight">` (connectionWD, inputW:
+        every event arrived at once with weight 1): both are read from the LEMS file and applied, delayed
+        events are delivered in the step after spike time + delay (as in jLEMS); its event handlers read
+        the state from the start of the step, so of several events in one step only one counted
+        (`I = I + weight` twice added weight once): each handled event now updates the state it assigns;
+    (c) it attaches an input to a cell only by type (PyNN cells attach `baseSynapse`s, so pulseGenerators
+        and timedSynapticInputs were refused): an input goes into the container named by its destination;
+    (d) generated code calls `heaviside_step` (LEMS's H(), in the Poisson inputs), never defined: defined;
+    (e) a population's cells are copies sharing their template's lists of event callbacks, so a
+        connection from one cell fired on the spikes of all: copies get their own lists;
+    (f) a connectionWD made two connections, its own and the weightless, undelayed one of `connection`,
+        which it extends: a type's EventConnection replaces the one of the type it extends.
     """
     import heapq
 

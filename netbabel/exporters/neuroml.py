@@ -36,9 +36,10 @@ FORMAT = "neuroml"
 SINGLE_FILE = False
 HDF5_THRESHOLD = 200_000  # connections above which --neuroml-hdf5 auto writes HDF5
 ID_MAP_FILE = "netbabel_ids.json"
-# jNeuroML's NEURON export refuses PyNN cells with tau_refrac = 0; this value (ms) leaves the same single
-# clamped step after a spike that jLEMS makes with 0 (its refractory regime ends when t > spike + tau_refrac)
-NEURON_TAU_REFRAC = 1e-6
+# jNeuroML's NEURON export refuses PyNN cells with tau_refrac = 0. Its refractory regime ends on a NEURON
+# WATCH (t > last spike + tau_refrac), which only fires when a step end has seen the condition false:
+# tau_refrac = 1.5 dt ends it at the second step after the spike (jLEMS with 0: the first)
+NEURON_TAU_REFRAC_STEPS = 1.5
 _NML_ID = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
@@ -72,7 +73,7 @@ def export(description: Description, out: Path, options: Any = None, safe_ids: b
 
     `safe_ids` prefixes population ids with `pop_` (jNeuroML's NEURON export puts them in hoc,
     where names such as `E` or `PI` are built-in constants; the mapping is in `netbabel_ids.json`)
-    and writes a PyNN cell's tau_refrac 0 as NEURON_TAU_REFRAC (the NEURON export refuses 0).
+    and writes a PyNN cell's tau_refrac 0 as 1.5 dt (NEURON_TAU_REFRAC_STEPS; the NEURON export refuses 0).
     V_m recordings (simulation.record.v) go to `<population id>.v.dat` (time and v of the recorded
     cells in ascending index order, SI units; `voltage_columns`).
     """
@@ -328,7 +329,8 @@ class _Builder:
                     "HH_cond_exp": "HH_cond_exp", "izhikevichCell": "IzhikevichCell",
                     "iafRefCell": "IafRefCell", "izhikevich2007Cell": "Izhikevich2007Cell"}[nml_type]
         if self.safe_ids and attrs.get("tau_refrac") is not None and float(attrs["tau_refrac"]) == 0:
-            attrs = {**attrs, "tau_refrac": conv.fmt(NEURON_TAU_REFRAC)}
+            dt = float(self.d.value(self.d.simulation.dt))
+            attrs = {**attrs, "tau_refrac": conv.fmt(NEURON_TAU_REFRAC_STEPS * dt)}
         kwargs = {_snake(k): v for k, v in attrs.items()}
         obj = getattr(neuroml, cls_name)(id=cid, **kwargs)
         self.doc.add(obj)
