@@ -37,8 +37,8 @@ from netbabel.instantiate.rules import (
 )
 from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator, steps_to_ms
 from netbabel.instantiate.writer import (
-    BAND_EDGES, CACHE_BYTES, FILE_ALIGNMENT, SORT_EDGES, EdgePopulationWriter, PageCacheRecycler, SpikeWriter,
-    source_order, write_nodes,
+    BAND_EDGES, CACHE_BYTES, FILE_ALIGNMENT, EdgePopulationWriter, PageCacheRecycler, SpikeWriter, source_order,
+    write_nodes,
 )
 
 TASK_EDGES = 1 << 21  # default work per task (edges or spikes)
@@ -241,9 +241,10 @@ def estimate(job: Job, processes: int = 1) -> dict[str, float]:
     largest = max([p.expected_edges for p in job.projections if p is not None] + [0.0])
     task = min(max(TASK_EDGES, EDGES_PER_BLOCK), largest)
     workers = max(1, processes)
-    in_flight = 2 if workers == 1 else 2 + workers
-    # source ids kept for the index (2 bytes), their sort (order + numpy's buffer), ranges of one band, tasks
-    memory = 150e6 * (workers + 1) + largest * 2 + min(largest, SORT_EDGES) * 16 + BAND_EDGES * 24 + task * 40 * in_flight
+    in_flight = PREFETCH + 1 if workers == 1 else 2 + workers
+    # the blocks' source orders and their merge (4 + 4 bytes per edge of the largest projection), ranges of
+    # one band, tasks in flight
+    memory = 150e6 * (workers + 1) + largest * 8 + BAND_EDGES * 24 + task * 40 * in_flight
     return {"edges": edges, "spikes": spikes, "disk_bytes": disk, "memory_bytes": memory}
 
 
