@@ -212,9 +212,11 @@ def _dcpl(dtype, chunks: tuple | None, fill, deflate: bool, early: bool = False)
 
 
 def _dataset(parent: h5py.Group, name: str, dtype, shape: tuple, chunks: tuple | None = None, fill=None,
-             deflate: bool = False, data: np.ndarray | None = None, early: bool = False) -> h5py.Dataset:
+             deflate: bool = False, data: np.ndarray | None = None, early: bool = False,
+             wrap: bool = True) -> h5py.Dataset | h5py.h5d.DatasetID:
     """A dataset: contiguous (written once, never filled; with `fill` and never written it takes no space and
-    reads as the fill value), or chunked and growable (`chunks`)."""
+    reads as the fill value), or chunked and growable (`chunks`). `wrap=False`: the low-level id (h5py's
+    Dataset object costs several HDF5 calls to build)."""
     dcpl = _dcpl(dtype, chunks, fill, deflate, early)
     if chunks is None:
         space = h5py.h5s.create_simple(shape)
@@ -223,7 +225,7 @@ def _dataset(parent: h5py.Group, name: str, dtype, shape: tuple, chunks: tuple |
     dsid = h5py.h5d.create(parent.id, name.encode(), _type(dtype), space, dcpl=dcpl)
     if data is not None and data.size:
         dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(data, dtype))
-    return h5py.Dataset(dsid)
+    return h5py.Dataset(dsid) if wrap else dsid
 
 
 _TEXT = h5py.string_dtype()
@@ -373,7 +375,7 @@ class EdgePopulationWriter:
             raise ValueError(f"edge population {self.group.name}: {self.size} edges appended, {self.exact} announced")
         g = self.group
         for name, value in (("edge_type_id", self.edge_type_id), ("edge_group_id", 0)):
-            _dataset(g, name, np.int64, (self.size,), fill=value)  # never written: no space, reads as `value`
+            _dataset(g, name, np.int64, (self.size,), fill=value, wrap=False)  # never written: no space, reads `value`
         write_group_index(g, self.size)
         idx = _group(g, "indices")
         index_type = np.uint32 if self.size < 2**32 else np.uint64
@@ -441,12 +443,12 @@ class _GroupIndexChunks:
 def write_group_index(g: h5py.Group, n: int) -> None:
     """`edge_group_index` = 0..n-1 (one group), as compressed chunks (shuffle + deflate) written directly."""
     dtype = np.dtype("<u4" if n < 2**32 else "<u8")
-    ds = _dataset(g, "edge_group_index", dtype, (n,), chunks=(GROUP_INDEX_CHUNK,), deflate=True)
+    ds = _dataset(g, "edge_group_index", dtype, (n,), chunks=(GROUP_INDEX_CHUNK,), deflate=True, wrap=False)
     chunks = _GROUP_INDEX_CHUNKS.get(dtype.itemsize)
     if chunks is None:
         chunks = _GROUP_INDEX_CHUNKS[dtype.itemsize] = _GroupIndexChunks(dtype.itemsize)
     for k in range(-(-n // GROUP_INDEX_CHUNK)):
-        ds.id.write_direct_chunk((k * GROUP_INDEX_CHUNK,), chunks.chunk(k), 0)
+        ds.write_direct_chunk((k * GROUP_INDEX_CHUNK,), chunks.chunk(k), 0)
 
 
 _GROUP_INDEX_CHUNKS: dict[int, _GroupIndexChunks] = {}
@@ -459,8 +461,8 @@ def _write_sorted_index(g: h5py.Group, counts: np.ndarray, dtype=np.uint64) -> N
     ranges = np.stack([ends[has] - counts[has].astype(np.uint64), ends[has]], axis=1)
     r_end = np.cumsum(has, dtype=np.uint64)
     node = np.stack([r_end - has, r_end], axis=1)
-    _dataset(g, "node_id_to_ranges", dtype, node.shape, data=node)
-    _dataset(g, "range_to_edge_id", dtype, ranges.shape, data=ranges)
+    _dataset(g, "node_id_to_ranges", dtype, node.shape, data=node, wrap=False)
+    _dataset(g, "range_to_edge_id", dtype, ranges.shape, data=ranges, wrap=False)
 
 
 def _bands(counts: np.ndarray, band_edges: int, band_nodes: int) -> list[tuple[int, int]]:
@@ -587,7 +589,7 @@ def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.nd
         n_ranges += ranges.shape[0]
     if direct is not None:
         direct.close()
-    _dataset(g, "node_id_to_ranges", dtype, node_ranges.shape, data=node_ranges)
+    _dataset(g, "node_id_to_ranges", dtype, node_ranges.shape, data=node_ranges, wrap=False)
 
 
 def write_nodes(path: Path, populations: dict[str, tuple[int, np.ndarray | None]]) -> None:
