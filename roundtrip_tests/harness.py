@@ -174,9 +174,12 @@ def network_structure(description: Description, directory: Path) -> dict:
 
     d = instantiate_to_directory(description, directory, progress=False)
     pops = {}
+    cell_types = d.to_dict().get("cell_types", {})
     for name, pop in d.populations.items():
         ct = d.cell_types[pop.cell_type]
         params = {k: _value(d, v) for k, v in ct.params.items() if isinstance(v, (int, float, str))}
+        if ct.model == "multicompartment":  # sections, mechanisms, synapse sites: all but where it came from
+            params["definition"] = {k: v for k, v in cell_types[pop.cell_type].items() if k != "source"}
         v0 = initial_potentials(d, name)
         pops[name] = (d.size(name), ct.model, params, v0 if v0 is not None else d.value(pop.v_init)
                       if pop.v_init is not None else None)
@@ -189,7 +192,9 @@ def network_structure(description: Description, directory: Path) -> dict:
         receptor = d.synapse_types[proj.synapse_type].receptor if proj.synapse_type in d.synapse_types else None
         edges.setdefault((proj.source, proj.target, receptor), []).append(
             np.column_stack([e["source"], e["target"], weight, delay]))
-    return {"populations": pops, "edges": {k: _sorted_rows(np.vstack(v)) for k, v in edges.items()}}
+    simulation = (float(d.value(d.simulation.dt)), float(d.value(d.simulation.duration)))
+    return {"populations": pops, "edges": {k: _sorted_rows(np.vstack(v)) for k, v in edges.items()},
+            "simulation": simulation}
 
 
 def _value(d: Description, v):
@@ -208,6 +213,8 @@ def structure_differences(original: dict, back: dict, rtol: float = 1e-9) -> lis
     from netbabel.description.catalogue import MODELS
 
     out = []
+    if original["simulation"] != back["simulation"]:
+        out.append("dt, duration {} became {}".format(*(original["simulation"], back["simulation"])))
     for name, (size, model, params, v0) in original["populations"].items():
         if name not in back["populations"]:
             out.append(f"population {name} lost")
@@ -219,7 +226,8 @@ def structure_differences(original: dict, back: dict, rtol: float = 1e-9) -> lis
         for key, value in params.items():
             got = params2.get(key, defaults.get(key))
             if not _close(value, got, rtol):
-                out.append(f"{name}: {key} {value!r} became {got!r}")
+                out.append(f"{name}: the multicompartment cell definition changed" if key == "definition"
+                           else f"{name}: {key} {value!r} became {got!r}")
         if not _close(v0, v02, rtol):
             out.append(f"{name}: initial potentials {_describe(v0)} became {_describe(v02)}")
     for key, rows in original["edges"].items():
@@ -241,14 +249,17 @@ def _describe(v) -> str:
 def _close(a, b, rtol: float) -> bool:
     if a is None or b is None:
         return a is None and b is None
-    if isinstance(a, str) or isinstance(b, str):
+    if isinstance(a, (str, dict)) or isinstance(b, (str, dict)):
         return a == b
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=0.0))
 
 
-def format_round_trip(fmt: str, description: Description, directory: Path) -> Description:
-    """Write `description` as `fmt` with the exporter, read it back with the importer."""
+def format_round_trip(fmt: str, description: Description, directory: Path, lems: bool = False) -> Description:
+    """Write `description` as `fmt` with the exporter, read it back with the importer.
+
+    NeuroML: the network file is read back, or with `lems` the LEMS simulation file naming it (which also
+    carries the duration and time step)."""
     from netbabel.cli import EXPORTERS, IMPORTERS
 
     exporter = importlib.import_module(EXPORTERS[fmt])
@@ -261,6 +272,6 @@ def format_round_trip(fmt: str, description: Description, directory: Path) -> De
     exporter.write(description, out, argparse.Namespace(mode="frozen", to=fmt, yaml=False))
     source = out  # a SONATA folder: the importer reads simulation_config.json (inputs) and the circuit
     if fmt != "sonata" and out.is_dir():
-        found = sorted(out.glob("*.net.nml"))
+        found = sorted(out.glob("LEMS_*.xml") if lems else []) or sorted(out.glob("*.net.nml"))
         source = found[0] if found else out
     return importer.read(str(source), argparse.Namespace())

@@ -6,7 +6,8 @@ Each model runs small and short, in frozen mode (identical input spike trains ev
   (population sizes, cell parameters, initial potentials, every edge with its weight and delay);
 - backends: simulated and judged against the reference simulator (NEST; NetPyNE for the multicompartment
   hoc network, which NEST cannot run) with two seeds: exact (spike for spike), statistical, or differs;
-- `X -> nest`: written as X, read back and simulated with NEST: the spikes must equal NEST direct.
+- `X -> nest` (`X -> netpyne` for multicompartment models): written as X, read back and simulated with the
+  reference simulator: the spikes must equal the direct run.
 A path that refuses or fails is recorded as refused or error with its message, never skipped.
 The multi-area model needs the upstream data (never bundled, see tests/multiarea_data.py): without it its
 tests are skipped, and the cells of docs/support-matrix.json stay as they are (nothing contradicts them).
@@ -76,13 +77,24 @@ def hoc_network() -> Description:
     return _load("hoc_network")
 
 
+def neuroml_ball_and_stick(workdir: Path) -> Description:
+    """tests/data/neuroml/mc_cell.net.nml: one HH soma + passive dendrite cell, a current pulse at 10-70 ms."""
+    from netbabel.importers import neuroml as importer
+
+    d = importer.read(str(ROOT / "tests" / "data" / "neuroml" / "mc_cell.net.nml"),
+                      argparse.Namespace(neuroml_workdir=str(workdir)))
+    d.simulation.duration, d.simulation.dt = 90.0, 0.025
+    return d
+
+
 @dataclass(frozen=True)
 class Model:
     group: str
-    build: Callable[[], Description]
+    build: Callable[..., Description]  # build() or build(workdir) (needs_dir)
     context: str
     reference: str = "nest"
     backends: tuple[str, ...] = POINT_BACKENDS
+    needs_dir: bool = False
 
 
 MODELS = {
@@ -98,6 +110,10 @@ MODELS = {
     "hoc_network": Model("multicompartment", hoc_network,
                          "4 ball-and-stick + 3 five-compartment pyramidal cells from hoc templates, 400 ms",
                          reference="netpyne", backends=("nest", "pynn-nest", "pynn-neuron", "neuroml-neuron")),
+    "neuroml ball-and-stick": Model("multicompartment", neuroml_ball_and_stick,
+                                    "one HH-soma + passive-dendrite cell read from NeuroML "
+                                    "(tests/data/neuroml/mc_cell.net.nml), current pulse, 90 ms at dt 0.025 ms",
+                                    reference="netpyne", backends=("nest", "neuroml-neuron"), needs_dir=True),
 }
 FORMATS = ("sonata", "neuroml")
 
@@ -112,7 +128,8 @@ class References:
 
     def model(self, name: str) -> Description:
         if name not in self.models:
-            self.models[name] = MODELS[name].build()
+            m = MODELS[name]
+            self.models[name] = m.build(self.factory.mktemp("import")) if m.needs_dir else m.build()
         return self.models[name]
 
     def reference(self, name: str, seeds: int = REFERENCE_SEEDS) -> list:
@@ -189,20 +206,19 @@ FORMAT_CASES = [(name, f) for name in MODELS for f in FORMATS]
 @pytest.mark.slow
 @pytest.mark.parametrize("name,fmt", FORMAT_CASES, ids=[f"{n}-{f}" for n, f in FORMAT_CASES])
 def test_format_round_trip(name, fmt, references, matrix, mode, tmp_path):
-    """Write as FMT, read back: the same network; then (point neurons) NEST must give the same spikes."""
+    """Write as FMT, read back: the same network; then the reference simulator must give the same spikes."""
     d = references.model(name)
-    simulate_after = MODELS[name].reference == "nest"
-    back, cell, detail = harness.attempt(lambda: harness.format_round_trip(fmt, d, tmp_path / "rt"))
+    reference = MODELS[name].reference
+    back, cell, detail = harness.attempt(lambda: harness.format_round_trip(fmt, d, tmp_path / "rt", lems=True))
     if back is not None:
         changes = harness.structure_differences(harness.network_structure(d, tmp_path / "original"),
                                                 harness.network_structure(back, tmp_path / "back"))
         cell = "changes" if changes else "round-trips"
         detail = "; ".join(changes[:5]) + (f" (and {len(changes) - 5} more)" if len(changes) > 5 else "")
     _record(matrix, name, f"format: {fmt}", cell, detail, mode)
-    if simulate_after:
-        if back is not None:
-            spikes, cell, detail = harness.attempt(lambda: harness.simulate("nest", back, tmp_path / "run.h5", mode))
-            if spikes is not None:
-                cell, detail = harness.model_cell(references.reference(name), spikes, d)
-        _record(matrix, name, f"{fmt} -> nest", cell, detail, mode)
+    if back is not None:
+        spikes, cell, detail = harness.attempt(lambda: harness.simulate(reference, back, tmp_path / "run.h5", mode))
+        if spikes is not None:
+            cell, detail = harness.model_cell(references.reference(name), spikes, d)
+    _record(matrix, name, f"{fmt} -> {reference}", cell, detail, mode)
     matrix.verify()

@@ -27,12 +27,13 @@ DOCS = ROOT / "docs"
 RESULTS = ROOT / "build" / "roundtrip-results"
 
 COLUMN_ORDER = ["format: yaml", "format: sonata", "format: neuroml", "nest", "pynn-nest", "pynn-neuron", "netpyne",
-                "neuroml", "neuroml-neuron", "neuroml-pylems", "sonata -> nest", "neuroml -> nest"]
+                "neuroml", "neuroml-neuron", "neuroml-pylems", "sonata -> nest", "neuroml -> nest",
+                "sonata -> netpyne", "neuroml -> netpyne"]
 GROUP_ORDER = ["cell model", "connection rule", "input", "reference model", "multicompartment"]
 LEGEND = {
     "reference": "the reference simulator (NEST; NetPyNE for multicompartment rows) runs it; the other columns "
                  "are judged against it",
-    "exact": "spike for spike identical to NEST (times within half a time step), frozen mode",
+    "exact": "spike for spike identical to the reference (times within half a time step), frozen mode",
     "statistical": "not identical, but rates, CVs and correlations agree within the NEST seed-to-seed spread",
     "differs": "runs, but the activity differs from NEST beyond the seed-to-seed spread (a known problem)",
     "refused": "the format or simulator cannot express it: refused with an error, never dropped silently",
