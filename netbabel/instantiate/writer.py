@@ -28,6 +28,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import threading
 import zlib
 from pathlib import Path
 
@@ -37,7 +38,8 @@ import numpy as np
 CHUNK = 1 << 18  # elements per HDF5 chunk of the per-edge columns (unknown size)
 CACHE_BYTES = 64 << 20  # HDF5 chunk cache per open file: partly written chunks stay in memory
 READ_CHUNK = 1 << 22  # elements read at once when building an index from the file
-BAND_EDGES = 1 << 23  # edges per band when building an index (bounded memory)
+BAND_EDGES = 1 << 21  # edges per band when building an index (bounded memory; temporaries small enough
+#                        for malloc to reuse them instead of mapping fresh pages for every band)
 BAND_NODES = 1 << 16  # node ids per band (uint16 keys: numpy's radix sort)
 SORT_EDGES = 1 << 26  # up to this many edges the source ids are sorted at once
 MEMORY_EDGES = 1 << 28  # up to this many edges the source ids are kept in memory for the index
@@ -390,6 +392,9 @@ class EdgePopulationWriter:
             order, counts = _merge_orders(orders, self.n_source, self.size)
             del orders
             _write_index(_group(idx, "source_to_target"), order, counts, index_type, self._fds or None, sorted_ids=True)
+            del order
+            if threading.current_thread() is threading.main_thread():  # kept only by worker threads (reused)
+                _REUSED.buffer = None
         elif keys is not None:
             column = np.concatenate(keys) if keys else np.empty(0, _key_dtype(self.n_source))
             del keys
@@ -528,6 +533,19 @@ def _ranges(sorted_ids: np.ndarray, counts: np.ndarray, dtype=np.uint64,
     return ranges, counts
 
 
+_REUSED = threading.local()
+
+
+def _reused(n: int, dtype) -> np.ndarray:
+    """An uninitialised array of n elements in a buffer this thread reuses (large arrays are otherwise fresh
+    pages from mmap, whose first touch costs the kernel more than the work on them)."""
+    nbytes = n * np.dtype(dtype).itemsize
+    buffer = getattr(_REUSED, "buffer", None)
+    if buffer is None or buffer.size < nbytes:
+        buffer = _REUSED.buffer = np.empty(max(nbytes, 1), np.uint8)
+    return buffer[:nbytes].view(dtype)
+
+
 def _merge_orders(orders: list[tuple[int, np.ndarray, np.ndarray]], n_nodes: int, total: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """All edge ids grouped by node, ascending within a node, from each block's stable order: a node's
@@ -535,7 +553,7 @@ def _merge_orders(orders: list[tuple[int, np.ndarray, np.ndarray]], n_nodes: int
     counts = np.zeros(n_nodes, np.int64)
     for _, _, c in orders:
         counts += c
-    out = np.empty(total, np.uint32 if total < 2**32 else np.int64)
+    out = _reused(total, np.uint32 if total < 2**32 else np.int64)
     free = np.cumsum(counts) - counts  # next free position of each node
     for first, order, c in orders:
         c = c.astype(np.int64)
