@@ -296,10 +296,15 @@ def test_indices_in_many_bands_equal_libsonata(tmp_path, monkeypatch, sort_edges
         assert np.array_equal(ours[key], theirs[key]), key
 
 
-@pytest.mark.parametrize("orders", ["every block", "all but the last block"])
-def test_source_index_from_per_block_orders_equals_libsonata(tmp_path, orders):
-    """Blocks that bring their stable source order are merged; a block without one falls back to the file."""
+@pytest.mark.parametrize("orders, piece", [("every block", 1 << 17), ("every block", 1000),
+                                           ("all but the last block", 1000)])
+def test_source_index_from_per_block_orders_equals_libsonata(tmp_path, monkeypatch, orders, piece):
+    """Blocks that bring their stable source order (by pieces) are merged; a block without one falls back
+    to the file."""
+    import netbabel.instantiate.writer as writer
     from netbabel.instantiate.writer import EdgePopulationWriter, source_order
+
+    monkeypatch.setattr(writer, "ORDER_PIECE", piece)
 
     rng = np.random.default_rng(5)
     ns, nt, n_blocks = 300, 40, 6

@@ -254,13 +254,24 @@ def _key_dtype(n: int) -> type:
     return np.uint16 if n <= 1 << 16 else id_dtype(n)
 
 
+ORDER_PIECE = 1 << 17  # edges sorted at once for `source_order` (radix sorts of cache-sized pieces: ~2x faster)
+
+
 def source_order(sources: np.ndarray, n_source: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(stable order of `sources` by id as uint32, edges per source id): one block's share of the source
-    index, computed where the block is drawn (see `EdgePopulationWriter.append`); None when not useful."""
+    """One block's share of the source index, computed where the block is drawn (see
+    `EdgePopulationWriter.append`): for each piece of ORDER_PIECE edges, the stable order of its edges by
+    source id (uint32 positions in the block, concatenated) and its edges per source id (uint32, pieces x
+    n_source, flattened). None when not useful (more than 2^16 source ids)."""
     if n_source > 1 << 16 or sources.size >= 2**32:
         return None
-    order = np.argsort(sources.astype(np.uint16), kind="stable").astype(np.uint32)
-    return order, np.bincount(sources, minlength=n_source).astype(np.uint32)
+    keys = sources.astype(np.uint16)
+    order = np.empty(keys.size, np.uint32)
+    counts = np.empty((-(-keys.size // ORDER_PIECE), n_source), np.uint32)
+    for k, a in enumerate(range(0, keys.size, ORDER_PIECE)):
+        piece = keys[a:a + ORDER_PIECE]
+        np.add(np.argsort(piece, kind="stable"), a, out=order[a:a + piece.size], casting="unsafe")
+        counts[k] = np.bincount(piece, minlength=n_source)
+    return order, counts.reshape(-1)
 
 
 class EdgePopulationWriter:
@@ -552,16 +563,19 @@ def _merge_orders(orders: list[tuple[int, np.ndarray, np.ndarray]], n_nodes: int
     edges of block b follow those of the earlier blocks (the same as one stable sort of all ids)."""
     counts = np.zeros(n_nodes, np.int64)
     for _, _, c in orders:
-        counts += c
+        counts += c.reshape(-1, n_nodes).sum(axis=0, dtype=np.int64)
     out = _reused(total, np.uint32 if total < 2**32 else np.int64)
     free = np.cumsum(counts) - counts  # next free position of each node
-    for first, order, c in orders:
-        c = c.astype(np.int64)
-        shift = free - (np.cumsum(c) - c)  # position in `out` = shift[node] + position in the block's order
-        dest = np.repeat(shift, c)
-        dest += np.arange(order.size)
-        out[dest] = order + out.dtype.type(first)
-        free += c
+    for first, order, piece_counts in orders:
+        for k, c in enumerate(piece_counts.reshape(-1, n_nodes)):
+            a = k * ORDER_PIECE
+            piece = order[a:a + ORDER_PIECE]
+            c = c.astype(np.int64)
+            shift = free - (np.cumsum(c) - c)  # position in `out` = shift[node] + position in the piece's order
+            dest = np.repeat(shift, c)
+            dest += np.arange(piece.size)
+            out[dest] = piece + out.dtype.type(first)
+            free += c
     return out, counts
 
 
