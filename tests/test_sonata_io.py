@@ -422,3 +422,12 @@ def test_export_without_edges_writes_no_edges_file(tmp_path):
     config = libsonata.CircuitConfig.from_file(str(tmp_path / "out/circuit_config.json"))
     assert config.node_populations == {"A", "B"}
     assert config.edge_populations == set()
+
+
+def test_export_evaluates_parameter_expressions(tmp_path):
+    """Cell parameters given as expressions (Brunel's `tau_m`, `theta`) arrive in the dynamics params as numbers."""
+    model = Path(__file__).parents[1] / "reference_models/brunel2000/brunel2000.json"
+    assert main(["convert", str(model), "--set", "parameters.order=10", "--set", "parameters.tau_m=17.5",
+                 "-o", str(tmp_path / "out"), "--to", "sonata"]) == 0
+    params = [json.loads(p.read_text()) for p in (tmp_path / "out/components/point_neuron_models").glob("*.json")]
+    assert params and all(p["tau_m"] == 17.5 and p["V_th"] == 20.0 for p in params)

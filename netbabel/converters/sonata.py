@@ -82,7 +82,7 @@ def point_params_in(model: str, dynamics: dict, file: str, pointer: str) -> dict
 
 
 def point_params_out(params: dict[str, float]) -> dict[str, Any]:
-    """Catalogue params -> NEST dynamics params JSON (infinite values are NEST's defaults: left out)."""
+    """Evaluated catalogue params -> NEST dynamics params JSON (infinite values are NEST's defaults: left out)."""
     return {k: v for k, v in params.items() if not (isinstance(v, float) and math.isinf(v))}
 
 

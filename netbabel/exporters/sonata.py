@@ -284,7 +284,8 @@ class _Writer:
         ct = self.d.cell_types[ct_name]
         if ct.model in MODELS and MODELS[ct.model].kind == "neuron":
             fname = f"{ct_name}.json"
-            _write_json(self.comp / "point_neuron_models" / fname, conv.point_params_out(ct.params))
+            params = {k: v if isinstance(v, bool) else self.d.value(v) for k, v in ct.params.items()}
+            _write_json(self.comp / "point_neuron_models" / fname, conv.point_params_out(params))
             mt = original.get("model_type") if original.get("model_type") in conv.POINT_MODEL_TYPES else "point_neuron"
             template = original.get("model_template") or ""
             template = ct.model if template and not template.startswith("nest:") else f"nest:{ct.model}"
