@@ -284,33 +284,15 @@ def patch_pylems() -> None:
     (f) a connectionWD made two connections, its own and the weightless, undelayed one of `connection`,
         which it extends: a type's EventConnection replaces the one of the type it extends.
     """
-    import heapq
+    _patch_pylems_structure()
+    _patch_pylems_connections()
+    _patch_pylems_events()
 
-    from lems.parser.LEMS import LEMSFileParser
-    from lems.model.model import Model
-    from lems.sim.build import SimulationBuilder
+
+def _patch_pylems_structure() -> None:
+    """(a) './x' paths, (c) attachment by destination, (e) own callback lists for copies, (d) H()."""
     from lems.sim import runnable as runnable_module
     from lems.sim.runnable import Runnable
-    from lems.sim.sim import Simulation
-
-    parse_ec = LEMSFileParser.parse_event_connection
-
-    def parse_event_connection(self, node) -> None:
-        parse_ec(self, node)
-        ec = self.current_structure.event_connections[-1]
-        ec.netbabel_delay = node.lattrib.get("delay")
-        ec.netbabel_assigns = [(c.lattrib.get("property"), c.lattrib.get("value"))
-                               for c in node.children if c.ltag == "assign"]
-
-    resolve_structure = Model.resolve_structure
-
-    def resolve(self, fc, ct) -> None:
-        before = len(fc.structure.event_connections)
-        resolve_structure(self, fc, ct)
-        for template, ec in zip(ct.structure.event_connections, fc.structure.event_connections[before:]):
-            ec.netbabel_delay = _pylems_number(fc, getattr(template, "netbabel_delay", None))
-            ec.netbabel_assigns = [(prop, _pylems_number(fc, value))
-                                   for prop, value in getattr(template, "netbabel_assigns", [])]
 
     resolve_path = Runnable.resolve_path
 
@@ -335,6 +317,47 @@ def patch_pylems() -> None:
             runnable.parent = self
             return
         add_attachment(self, runnable, container)
+
+    copy = Runnable.copy
+
+    def copy_with_own_callbacks(self):
+        saved = self.event_out_callbacks
+        self.event_out_callbacks = _CopyingDict(saved)  # Runnable.copy shares the callback lists
+        try:
+            return copy(self)
+        finally:
+            self.event_out_callbacks = saved
+
+    runnable_module.heaviside_step = _heaviside
+    Runnable.resolve_path = resolve_path_dot
+    Runnable.add_attachment = add_attachment_by_container
+    Runnable.copy = copy_with_own_callbacks
+
+
+def _patch_pylems_connections() -> None:
+    """(b) delays and weight assignments of EventConnections read and applied, (f) most derived only."""
+    from lems.model.model import Model
+    from lems.parser.LEMS import LEMSFileParser
+    from lems.sim.build import SimulationBuilder
+
+    parse_ec = LEMSFileParser.parse_event_connection
+
+    def parse_event_connection(self, node) -> None:
+        parse_ec(self, node)
+        ec = self.current_structure.event_connections[-1]
+        ec.netbabel_delay = node.lattrib.get("delay")
+        ec.netbabel_assigns = [(c.lattrib.get("property"), c.lattrib.get("value"))
+                               for c in node.children if c.ltag == "assign"]
+
+    resolve_structure = Model.resolve_structure
+
+    def resolve(self, fc, ct) -> None:
+        before = len(fc.structure.event_connections)
+        resolve_structure(self, fc, ct)
+        for template, ec in zip(ct.structure.event_connections, fc.structure.event_connections[before:]):
+            ec.netbabel_delay = _pylems_number(fc, getattr(template, "netbabel_delay", None))
+            ec.netbabel_assigns = [(prop, _pylems_number(fc, value))
+                                   for prop, value in getattr(template, "netbabel_assigns", [])]
 
     def build_event_connections(self, component, runnable, structure) -> None:
         for ec in _most_derived(structure.event_connections):
@@ -361,15 +384,17 @@ def patch_pylems() -> None:
             source.register_event_out_callback(source_port,
                                                _event_callback(target, target_port, getattr(ec, "netbabel_delay", None)))
 
-    copy = Runnable.copy
+    LEMSFileParser.parse_event_connection = parse_event_connection
+    Model.resolve_structure = resolve
+    SimulationBuilder.build_event_connections = build_event_connections
 
-    def copy_with_own_callbacks(self):
-        saved = self.event_out_callbacks
-        self.event_out_callbacks = _CopyingDict(saved)  # Runnable.copy shares the callback lists
-        try:
-            return copy(self)
-        finally:
-            self.event_out_callbacks = saved
+
+def _patch_pylems_events() -> None:
+    """(b) one state update per handled event; delayed events delivered at the start of their step."""
+    import heapq
+
+    from lems.sim.build import SimulationBuilder
+    from lems.sim.sim import Simulation
 
     build_on_event = SimulationBuilder.build_on_event
 
@@ -390,13 +415,6 @@ def patch_pylems() -> None:
                 target.inc_event_in(port)
         return step(self)
 
-    runnable_module.heaviside_step = _heaviside
-    LEMSFileParser.parse_event_connection = parse_event_connection
-    Model.resolve_structure = resolve
-    Runnable.resolve_path = resolve_path_dot
-    Runnable.add_attachment = add_attachment_by_container
-    Runnable.copy = copy_with_own_callbacks
-    SimulationBuilder.build_event_connections = build_event_connections
     SimulationBuilder.build_on_event = build_on_event_each
     Simulation.step = step_delivering
 
