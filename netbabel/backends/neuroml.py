@@ -12,6 +12,8 @@ directory and run the LEMS file in a subprocess:
   single cells and tiny networks. PyLEMS 0.6.9 needs the fixes of `patch_pylems` to run NeuroML2
   networks (input paths, connection weights and delays, ...) and writes no event files: `pylems_main`
   records the spike ports itself, on the dt grid as jLEMS does.
+
+Cell types an engine cannot run are refused with the reason (`_refuse_engine_limits`; docs/neuroml.md).
 """
 
 from __future__ import annotations
