@@ -143,6 +143,25 @@ def test_frozen_nest_and_pynn_nest_bit_identical(tmp_path):
         np.testing.assert_array_equal(a[pop][1], b[pop][1])
 
 
+@pytest.mark.parametrize("mode", ["frozen", "native"])
+def test_delays_beyond_pynn_default_max_delay(tmp_path, mode):
+    """PyNN's default max_delay (10 ms) would make NEST refuse a 12.5 ms delay: the export sets max_delay
+    from the model, and pynn-nest gives NEST's spikes."""
+    reports = {}
+    for backend in ("nest", "pynn-nest"):
+        out = tmp_path / f"{backend}.h5"
+        assert netbabel(["simulate", str(BRUNEL), "--backend", backend, "--mode", mode, *SMALL_BRUNEL,
+                         "--set", "parameters.delay=12.5", "-o", str(out)]) == 0
+        reports[backend] = read_report(out)
+    assert len(reports["nest"]["E"][1]) > 100
+    if mode == "frozen":
+        for pop in ("E", "I"):
+            np.testing.assert_array_equal(reports["nest"][pop][1], reports["pynn-nest"][pop][1])
+    script = (tmp_path / "pynn-nest").glob("**/model_pynn.py")
+    for path in script:
+        assert "MAX_DELAY = 12.5" in path.read_text()
+
+
 def test_native_pynn_nest_uses_nest_rules(tmp_path):
     """The PyNN export on NEST goes through nest.Connect's fixed_indegree (exact in-degrees, fast path)."""
     assert netbabel(["convert", str(BRUNEL), "--to", "pynn", "-o", str(tmp_path / "out"), *SMALL_BRUNEL]) == 0

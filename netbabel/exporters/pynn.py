@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from netbabel import __version__
 from netbabel.converters import nest as nconv
@@ -69,7 +72,8 @@ class PyNNScript:
         text = HEADER.format(name=self.d.name, version=__version__, mode=self.mode, script=SCRIPT,
                              dt=py(self.dt), duration=py(self.d.value(self.d.simulation.duration)),
                              seed=int(self.d.simulation.seed), threads=int(self.d.simulation.threads),
-                             min_delay=py(self.min_delay()), nest_only=py(self.nest_only))
+                             min_delay=py(self.min_delay()), max_delay=py(self.max_delay()),
+                             nest_only=py(self.nest_only))
         text += "\n\ndef build(sim, args):\n    \"\"\"Create the network; returns {population: Population}.\"\"\"\n"
         text += SETUP
         text += "".join("    " + line + "\n" if line else "\n" for line in body)
@@ -91,6 +95,18 @@ class PyNNScript:
                 q = nconv.delay(self.d, inp.delay, "delay")
                 delays.append(self.dt if isinstance(q, nconv.RandomValue) else q)
         return max(self.dt, min(delays, default=self.dt))
+
+    def max_delay(self) -> float:
+        """The largest delay the model can have: PyNN hands it to the simulator (its default, 10 ms, would make
+        NEST refuse longer delays, as in the multi-area model)."""
+        delays = [self.min_delay()]
+        for index, p in enumerate(self.d.projections):
+            bound = delay_upper_bound(nconv.delay(self.d, p.delay, "delay"))
+            delays.append(explicit_max_delay(self.d, index, bound) if p.rule.type == "explicit" else bound)
+        for inp in self.d.inputs:
+            if inp.type in ("poisson", "spike_train"):
+                delays.append(delay_upper_bound(nconv.delay(self.d, inp.delay, "delay")))
+        return max(delays)
 
     # -- populations ---------------------------------------------------------
     def populations(self) -> list[str]:
@@ -314,6 +330,33 @@ def pynn_connector(d: Description, index: int) -> str:
     raise UnsupportedFeature(f"projection {d.projection_name(index)!r}: rule {kind!r} has no PyNN connector")
 
 
+
+def delay_upper_bound(q: nconv.Value) -> float:
+    """The largest value a delay can take (an unbounded normal or lognormal: 8 standard deviations)."""
+    if not isinstance(q, nconv.RandomValue):
+        return float(q)
+    if q.high is not None:
+        return float(q.high)
+    if q.distribution == "uniform":
+        return float(q.b)
+    if q.distribution == "lognormal":
+        return float(math.exp(q.a + 8.0 * q.b))
+    return float(q.a + 8.0 * q.b)
+
+
+def explicit_max_delay(d: Description, index: int, fallback: float) -> float:
+    """The largest delay in an explicit projection's edges file (`fallback` when the file has no delays)."""
+    import h5py
+
+    from netbabel.instantiate.rules import explicit_population
+
+    path, name = explicit_population(d, index)
+    with h5py.File(path, "r") as f:
+        delays = f.get(f"edges/{name}/0/delay")
+        if delays is None or delays.shape[0] == 0:
+            return fallback
+        return float(np.max(delays[()]))
+
 HEADER = '''#!/usr/bin/env python
 """{name}: exported by netbabel {version} for PyNN 0.13 ({mode} mode).
 
@@ -344,6 +387,7 @@ DURATION = {duration}  # ms
 SEED = {seed}
 THREADS = {threads}
 MIN_DELAY = {min_delay}  # ms, the smallest delay in the model
+MAX_DELAY = {max_delay}  # ms, the largest delay the model can have
 NEST_ONLY = {nest_only}  # reasons this model cannot run on NEURON
 ON_NEST = False
 FAST_NEST = False  # NEST rules through PyNN's native path (off with --standard-connectors)
@@ -503,7 +547,7 @@ def spike_train_input(sim, target, filename, spike_population, weight, delay, re
 SETUP = '''    global FAST_NEST
     FAST_NEST = ON_NEST and not getattr(args, "standard_connectors", False)
     extra = {"threads": args.threads, "rng_seed": args.seed, "spike_precision": "on_grid"} if ON_NEST else {}
-    sim.setup(timestep=DT, min_delay=MIN_DELAY, **extra)
+    sim.setup(timestep=DT, min_delay=MIN_DELAY, max_delay=MAX_DELAY, **extra)
     _register_connector(sim)
     rng = sim.NumpyRNG(seed=args.seed)  # PyNN-side draws (NEURON connectors, initial values)
 '''
