@@ -124,10 +124,11 @@ def test_current_step_and_v_recording(tmp_path):
     """A 0.5 nA step into silent iaf_psc_exp cells: V_m rises as (I/g_L)(1 - exp(-t/tau_m)), then spikes."""
     model = {"netbabel": "1", "name": "step", "cell_types": {"c": {"model": "iaf_psc_exp", "params": {}}},
              "populations": {"P": {"cell_type": "c", "size": 3}},
-             "simulation": {"duration": 100.0, "dt": 0.1, "seed": 1}}
+             "simulation": {"duration": 100.0, "dt": 0.1, "seed": 1,
+                            "record": {"v": [{"population": "P", "ids": [2, 0]}]}}}  # NEST wants them sorted
     (tmp_path / "m.json").write_text(json.dumps(model))
     assert netbabel(["simulate", str(tmp_path / "m.json"), "--backend", "nest", "--current-step", "0.3,20,80",
-                     "--record-v", "P:0,2", "-o", str(tmp_path / "s.h5")]) == 0
+                     "--record-v", "P:2", "-o", str(tmp_path / "s.h5")]) == 0
     import h5py
 
     with h5py.File(tmp_path / "s_v.h5") as f:

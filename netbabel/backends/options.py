@@ -109,7 +109,7 @@ def _add_v_recording(d: Description, text: str) -> None:
         if rec.population == population:
             rec.ids = sorted(set(rec.ids) | set(ids))
             return
-    d.simulation.record.v.append(VRecording(population=population, ids=ids))
+    d.simulation.record.v.append(VRecording(population=population, ids=sorted(set(ids))))
 
 
 def _parse_ids(text: str) -> list[int]:

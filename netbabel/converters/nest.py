@@ -69,7 +69,9 @@ def recorded(d: Description) -> tuple[list[str], dict[str, list[int]]]:
     """Populations whose spikes are recorded, and cells whose V_m is recorded (refused for spike sources)."""
     spikes = d.simulation.record.spikes
     pops = list(d.populations) if spikes == "all" else list(spikes)
-    v = {r.population: list(r.ids) for r in d.simulation.record.v}
+    v: dict[str, list[int]] = {}
+    for r in d.simulation.record.v:  # NEST connects a multimeter to node ids in ascending order only
+        v[r.population] = sorted(set(v.get(r.population, [])) | set(r.ids))
     for pop in v:
         if is_source(d, pop):
             raise UnsupportedFeature(f"recording V_m of {pop!r}: a spike source has no membrane potential")
