@@ -134,3 +134,21 @@ def test_run_py_under_mpirun_equals_one_process(tmp_path: Path) -> None:
         reports[n] = read_report(report)
     assert len(reports[1]["A"][1]) > 100
     assert spikes_as_set(reports[1]) == spikes_as_set(reports[2])
+
+
+@pytest.mark.parametrize("start", [None, 0.1, 0.3])
+def test_dc_from_the_start_has_nest_onset(tmp_path: Path, start: float | None) -> None:
+    """A dc from 0 (as the van Albada compensation current) or from below 2 dt: NetPyNE's spikes equal NEST's."""
+    dc = {"name": "bias", "type": "dc", "target": "P", "amplitude": 500.0}
+    if start is not None:
+        dc["start"] = start
+    model = {"netbabel": "1", "name": "dc0", "cell_types": {"c": {"model": "iaf_psc_exp", "params": {}}},
+             "populations": {"P": {"cell_type": "c", "size": 1}}, "inputs": [dc],
+             "simulation": {"duration": 100.0, "dt": 0.1, "seed": 1}}
+    (tmp_path / "m.json").write_text(json.dumps(model))
+    spikes = {}
+    for backend in ("nest", "netpyne"):
+        assert main(["simulate", str(tmp_path / "m.json"), "--backend", backend, "-o", str(tmp_path / f"{backend}.h5")]) == 0
+        spikes[backend] = read_report(tmp_path / f"{backend}.h5")["P"][1]
+    assert len(spikes["nest"]) >= 5
+    np.testing.assert_allclose(spikes["netpyne"], spikes["nest"], atol=1e-9)

@@ -17,7 +17,7 @@ Choices:
   independent train per target); with a random weight or delay it is K generators of rate r;
 - dc / step_current inputs: the generator is connected with delay dt and its times are one
   step early, so the current is in the neuron from `start` (each `times[i]`) on, as with
-  NEURON's IClamp; a dc from 0 starts at dt, a step below 2 dt at 2 dt (`generator_time`).
+  NEURON's IClamp; a dc or step time below 2 dt takes effect at 2 dt (`generator_time`).
 """
 
 from __future__ import annotations
@@ -248,8 +248,9 @@ def generator_time(t: float, dt: float, earliest: float) -> float:
     NEST's current generators act for start < t <= stop and their event reaches the neuron
     after the connection delay, so a generator time of T - dt with delay dt puts the current
     into the neuron from T on (as NEURON's IClamp with del = T and NeuroML's pulseGenerator).
-    Times that cannot be shifted are held at `earliest`: a dc start of 0 (or 0 < start < dt)
-    takes effect at dt, a step_current time below 2 dt at 2 dt (NEST accepts only amplitude
+    Times that cannot be shifted are held at `earliest`. A generator emits nothing in the
+    first step (measured: a dc_generator starting at 0 or at dt gives the same spikes), so a
+    dc or step_current time below 2 dt takes effect at 2 dt (NEST accepts only amplitude
     times > 0).
     """
     return round(max(float(t) - dt, earliest), 10)

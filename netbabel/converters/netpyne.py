@@ -164,12 +164,11 @@ def current_changes(d: Description, index: int) -> list[tuple[float, float]]:
     raise ValueError(inp.type)
 
 
-def device_event_time(t: float, dt: float, input_type: str) -> float:
+def device_event_time(t: float, dt: float) -> float:
     """When the event changing a point cell's current leaves (NetCon delay dt), so that the
-    current changes at t, as NEST's generators in the NEST export do: a dc from 0 (or below dt)
-    starts at dt, a step_current time below 2 dt at 2 dt."""
-    earliest = 0.0 if input_type == "dc" else dt
-    return round(max(round(t / dt) * dt - dt, earliest), 10)
+    current changes at t, as NEST's generators in the NEST export do: a dc or step_current
+    time below 2 dt takes effect at 2 dt (NEST's generators emit nothing in the first step)."""
+    return round(max(round(t / dt) * dt - dt, dt), 10)
 
 
 def iclamp_nA(amplitude_pA: float) -> float:

@@ -391,7 +391,7 @@ class Builder:
             return
         for j, (t, delta) in enumerate(changes):
             pop = self._input_pop_name(f"{name}#{j}")
-            t = conv.device_event_time(_on_grid(t, self.dt), self.dt, inp.type)
+            t = conv.device_event_time(_on_grid(t, self.dt), self.dt)
             self.net["popParams"][pop] = {"cellModel": "VecStim", "numCells": 1, "spkTimes": [t]}
             self.run_info["populations"][pop] = {"kind": "input", "size": 1, "report": False}
             self.net["connParams"][pop] = {"preConds": {"pop": pop}, "postConds": {"pop": inp.target},
