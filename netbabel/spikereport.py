@@ -38,6 +38,19 @@ def write_report(path: Path | str, spikes: Spikes, attrs: dict | None = None) ->
     return path
 
 
+def write_voltage_population(f: h5py.File, population: str, data: np.ndarray, ids: list[int], dt: float) -> None:
+    """One population of a SONATA membrane report (/report/<population>: data in mV, samples at dt, 2 dt, ...,
+    one column per cell in `ids`). The generated standalone scripts carry their own copy of this layout."""
+    n_steps = data.shape[0]
+    group = f.create_group(f"report/{population}")
+    group.create_dataset("data", data=data).attrs["units"] = "mV"
+    group.create_dataset("mapping/node_ids", data=np.asarray(ids, dtype=np.uint64))
+    group.create_dataset("mapping/element_ids", data=np.zeros(len(ids), dtype=np.uint32))
+    group.create_dataset("mapping/index_pointers", data=np.arange(len(ids) + 1, dtype=np.uint64))
+    group["mapping"].create_dataset("time", data=np.array([dt, n_steps * dt + dt / 2, dt]))
+    group["mapping/time"].attrs["units"] = "ms"
+
+
 def read_report(path: Path | str) -> Spikes:
     """Read a SONATA spike report into {population: (node_ids, timestamps in ms)}."""
     path = Path(path)

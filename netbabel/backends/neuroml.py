@@ -34,7 +34,7 @@ import numpy as np
 from netbabel.backends.common import log_tail, work_directory
 from netbabel.description.model import Description
 from netbabel.errors import NetbabelError, UnsupportedFeature
-from netbabel.spikereport import write_report
+from netbabel.spikereport import write_report, write_voltage_population
 
 ENGINES = ("neuroml", "neuroml-neuron", "neuroml-pylems")
 
@@ -505,13 +505,7 @@ def write_voltage_report(description: Description, result, output: Path, first_r
             values = np.loadtxt(path, ndmin=2)[first_row:first_row + n_steps, 1:1 + len(ids)] * 1000.0
             data = np.full((n_steps, len(ids)), np.nan)
             data[:len(values)] = values
-            group = f.create_group(f"report/{pname}")
-            group.create_dataset("data", data=data).attrs["units"] = "mV"
-            group.create_dataset("mapping/node_ids", data=np.asarray(ids, dtype=np.uint64))
-            group.create_dataset("mapping/element_ids", data=np.zeros(len(ids), dtype=np.uint32))
-            group.create_dataset("mapping/index_pointers", data=np.arange(len(ids) + 1, dtype=np.uint64))
-            group["mapping"].create_dataset("time", data=np.array([dt, n_steps * dt + dt / 2, dt]))
-            group["mapping/time"].attrs["units"] = "ms"
+            write_voltage_population(f, pname, data, ids, dt)
 
 
 def read_spike_files(result, seconds: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
