@@ -2,7 +2,8 @@
 
 The first backend is the reference. It runs with `--seeds` seeds (the model's
 seed s0, then s0+1, ...); their spread is the statistical tolerance (see
-netbabel/compare/stats.py). Every other backend runs once, with s0, and is
+netbabel/compare/stats.py). The mean test needs enough seeds to know that spread:
+use --seeds 8 or more to catch parameter errors of about 10% (docs/comparison.md). Every other backend runs once, with s0, and is
 judged against the reference runs: exactly first (spikes matched within half
 a time step against the reference run with the same seed, which in frozen mode
 has the very same edges and input spikes), statistically when not exact.
