@@ -333,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--backends", default="nest,pynn-nest,netpyne")
     p.add_argument("--mode", choices=["native", "frozen"], default="native")
-    p.add_argument("--seeds", type=int, default=3, help="seeds of the reference backend for the tolerance")
+    p.add_argument("--seeds", type=int, default=5,
+                   help="seeds of the reference backend for the tolerance (8 or more for ~10%% parameter errors)")
     p.add_argument("--duration", type=float, help="simulated time in ms")
     p.add_argument("--report", metavar="OUT.html")
     p.add_argument("--workdir", help="keep runs here")
