@@ -431,3 +431,26 @@ def test_export_evaluates_parameter_expressions(tmp_path):
                  "-o", str(tmp_path / "out"), "--to", "sonata"]) == 0
     params = [json.loads(p.read_text()) for p in (tmp_path / "out/components/point_neuron_models").glob("*.json")]
     assert params and all(p["tau_m"] == 17.5 and p["V_th"] == 20.0 for p in params)
+
+
+def test_population_v_init_round_trips(tmp_path):
+    """v_init (a distribution, a number) survives SONATA: per node as dynamics_params/V_m (netbabel's draws,
+    which bmtk hands to NEST) and as the netbabel_v_init column, read back into the same description."""
+    from netbabel.description import load
+    from netbabel.instantiate import initial_potentials
+
+    doc = json.loads((Path(__file__).parent / "data/tiny.json").read_text())
+    doc["populations"]["A"]["v_init"] = {"distribution": "normal", "mean": "-65 - 2", "sd": 4.0}
+    doc["populations"]["B"]["v_init"] = -68.5
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    _convert(tmp_path / "m.json", tmp_path / "out", "sonata")
+    original = load(tmp_path / "m.json")
+    with h5py.File(tmp_path / "out/network/nodes.h5") as f:
+        np.testing.assert_array_equal(f["nodes/A/0/dynamics_params/V_m"][()], initial_potentials(original, "A"))
+        np.testing.assert_array_equal(f["nodes/B/0/dynamics_params/V_m"][()], np.full(5, -68.5))
+    _convert(tmp_path / "out/simulation_config.json", tmp_path / "back.json", "netbabel")
+    back = load(tmp_path / "back.json")
+    assert back.populations["A"].v_init.distribution == "normal"
+    assert (back.populations["A"].v_init.mean, back.populations["A"].v_init.sd) == (-67.0, 4.0)
+    assert back.populations["B"].v_init == -68.5
+    np.testing.assert_array_equal(initial_potentials(back, "A"), initial_potentials(original, "A"))

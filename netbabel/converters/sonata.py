@@ -81,6 +81,9 @@ def point_params_in(model: str, dynamics: dict, file: str, pointer: str) -> dict
     return out
 
 
+V_INIT_COLUMN = "netbabel_v_init"  # node types column: a population's v_init (number or distribution) as JSON
+
+
 def point_params_out(params: dict[str, float]) -> dict[str, Any]:
     """Evaluated catalogue params -> NEST dynamics params JSON (infinite values are NEST's defaults: left out)."""
     return {k: v for k, v in params.items() if not (isinstance(v, float) and math.isinf(v))}

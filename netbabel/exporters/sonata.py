@@ -30,7 +30,7 @@ import numpy as np
 
 from netbabel.converters import sonata as conv
 from netbabel.description.catalogue import MODELS, MULTICOMPARTMENT
-from netbabel.description.model import CellType, Description
+from netbabel.description.model import CellType, Description, to_dict
 from netbabel.errors import NetbabelError, UnsupportedFeature
 from netbabel.spikereport import write_report
 
@@ -248,7 +248,26 @@ class _Writer:
         self.maps[name] = NodeMap(spop, None, n)
         row = {"node_type_id": str(tid), "pop_name": name}
         row.update(self._model_columns(name, {}))
+        row.update(self._initial_potentials(name, grp))
         self.node_rows[self._stem_of(root)].append(row)
+
+    def _initial_potentials(self, name: str, grp: Any) -> dict[str, str]:
+        """A population's v_init: per node as `dynamics_params/V_m` (netbabel's draws: what bmtk sets in NEST),
+        and as the `netbabel_v_init` column (the number or distribution, for netbabel's import)."""
+        from netbabel.instantiate import initial_potentials
+
+        v_init = self.d.populations[name].v_init
+        if v_init is None or self._virtual(name):
+            return {}
+        values = initial_potentials(self.d, name)
+        if values is None:
+            v_init = float(self.d.value(v_init))
+            values = np.full(self.d.size(name), v_init)
+        else:
+            v_init = {k: (v if k in ("distribution", "bounds") else float(self.d.value(v)))
+                      for k, v in to_dict(v_init).items()}
+        grp.create_dataset("dynamics_params/V_m", data=np.asarray(values, dtype=np.float64))
+        return {conv.V_INIT_COLUMN: json.dumps(v_init, separators=(",", ":"))}
 
     def _positions(self, name: str, n: int) -> np.ndarray | None:
         pos = self.d.populations[name].positions

@@ -35,7 +35,8 @@ import numpy as np
 from netbabel.converters import sonata as conv
 from netbabel.description.catalogue import MODELS
 from netbabel.description.model import (CellType, Description, Input, Metadata, Population, Positions, Projection,
-                                        Provenance, Recording, Rule, SynapseType, VRecording, to_dict)
+                                        Provenance, Quantity, Recording, Rule, SynapseType, VRecording, from_dict,
+                                        to_dict)
 from netbabel.errors import NetbabelError, UnsupportedFeature
 from netbabel.spikereport import write_report
 
@@ -488,11 +489,30 @@ class _Builder:
                                     fname, where)
             self.desc.cell_types[part.name] = part.cell
             population = Population(cell_type=part.name, size=int(part.indices.size), annotations=part.annotations)
+            population.v_init = self._v_init(part, types, type_file_of)
             if positions is not None:
                 path = self.derived_path(f"positions_{part.name}.h5")
                 _write_h5(path, {"positions": positions[part.indices]})
                 population.positions = Positions(type="file", file=str(path))
             self.desc.populations[part.name] = population
+
+    @staticmethod
+    def _v_init(part: Any, types: dict[int, dict], type_file_of: dict[int, Path]) -> Any:
+        """The v_init netbabel's SONATA export wrote in the `netbabel_v_init` column (None without it)."""
+        texts = {types[t].get(conv.V_INIT_COLUMN) for t in part.type_ids}
+        if texts == {None}:
+            return None
+        tid = part.type_ids[0]
+        try:
+            if len(texts) != 1:
+                raise ValueError("node types of one population disagree")
+            value = json.loads(texts.pop())
+            if not isinstance(value, (int, float, dict)):
+                raise ValueError("expected a number or a distribution")
+            return from_dict(Quantity, value)
+        except (ValueError, TypeError) as exc:
+            raise NetbabelError(f"node_type_id {tid}: column {conv.V_INIT_COLUMN}: {exc}", str(type_file_of[tid]),
+                                conv.V_INIT_COLUMN) from None
 
     def _labels(self, pop_name: str, tids: list[int], types: dict[int, dict]) -> dict[int, str]:
         for column in ("pop_name", "model_name"):
@@ -537,7 +557,9 @@ class _Builder:
                                     "model_template")
             model = conv.nest_model(row["model_template"], fname, "model_template")
             dynamics = self._dynamics(row, "point_neuron_models_dir", fname, pop_name)
-            dynamics.update(self._node_dynamics(g, type_ids == tid, group_ids, group_index, pop_name))
+            per_node = self._node_dynamics(g, type_ids == tid, group_ids, group_index, pop_name,
+                                           skip={"V_m"} if row.get(conv.V_INIT_COLUMN) else set())
+            dynamics.update(per_node)
             params = conv.point_params_in(model, dynamics, fname, f"dynamics_params of node_type_id {tid}")
             return CellType(model=model, params=params), model_type
         # biophysical
@@ -595,8 +617,9 @@ class _Builder:
         return _read_json(self._component(name, directory, fname, "dynamics_params"))
 
     def _node_dynamics(self, g: Any, mask: np.ndarray, group_ids: np.ndarray, group_index: np.ndarray,
-                       pop_name: str) -> dict:
-        """Per-node dynamics params (group/dynamics_params/*): allowed when equal within a node type."""
+                       pop_name: str, skip: set[str]) -> dict:
+        """Per-node dynamics params (group/dynamics_params/*): allowed when equal within a node type
+        (`skip`: names read elsewhere, e.g. V_m drawn from netbabel's v_init)."""
         out: dict[str, float] = {}
         for gid in np.unique(group_ids[mask]):
             grp = g.get(str(gid))
@@ -604,6 +627,8 @@ class _Builder:
                 continue
             idx = group_index[mask & (group_ids == gid)]
             for key, ds in grp["dynamics_params"].items():
+                if key in skip:
+                    continue
                 vals = np.asarray(ds[()])[idx]
                 if vals.size and not np.all(vals == vals[0]):
                     raise UnsupportedFeature(f"population {pop_name!r}: per-node dynamics param {key!r} varies "
