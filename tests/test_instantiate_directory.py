@@ -100,6 +100,17 @@ def test_bit_identical_for_any_chunk_size_and_process_count(mixed_file, referenc
     assert_same_directory(reference_dir, out)
 
 
+@pytest.mark.parametrize("chunk_size", [1_000, 10_000])
+def test_helper_threads_give_the_same_bits(mixed_file, reference_dir, tmp_path, monkeypatch, chunk_size):
+    import netbabel.instantiate.directory as directory
+
+    # the model is small: the reference ran in the writing thread; force the helper threads (drawing, indices)
+    monkeypatch.setattr(directory, "THREADED_ITEMS", 0)
+    out = tmp_path / "explicit"
+    instantiate_to_directory(load(mixed_file), out, chunk_size=chunk_size, progress=False)
+    assert_same_directory(reference_dir, out)
+
+
 def test_worker_results_too_large_for_a_shared_memory_slot_are_pickled(mixed_file, reference_dir, tmp_path,
                                                                         monkeypatch):
     import netbabel.instantiate.directory as directory
