@@ -247,9 +247,13 @@ def test_disk_full_while_writing_leaves_nothing(mixed_file, tmp_path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_interrupted_run_leaves_nothing_that_looks_complete(mixed_file, tmp_path, sig):
+def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, sig):
     out = tmp_path / "explicit"
-    proc = subprocess.Popen(NETBABEL + ["instantiate", str(mixed_file), "-o", str(out)],
+    big = json.loads(json.dumps(MIXED))  # ~10x the edges: the run must outlast the signal's delivery
+    big["projections"][1]["rule"]["indegree"] = 4000
+    model = tmp_path.parent / f"{tmp_path.name}-big.json"
+    model.write_text(json.dumps(big))
+    proc = subprocess.Popen(NETBABEL + ["instantiate", str(model), "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(".explicit.partial-*/edges.h5")):
