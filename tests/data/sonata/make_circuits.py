@@ -157,14 +157,12 @@ def _edges(path: Path, name: str, src: np.ndarray, tgt: np.ndarray, etype: np.nd
             g0.create_dataset(k, data=v)
         if style == "allen":  # bmtk's old misspelled index group
             for direction, col in (("source_to_target", src), ("target_to_source", tgt)):
-                order = np.argsort(col, kind="stable")
                 ig = g.create_group(f"indicies/{direction}")
                 nodes = int(col.max()) + 1
                 counts = np.bincount(col, minlength=nodes)
                 ends = np.cumsum(counts)
                 ig.create_dataset("node_id_to_ranges", data=np.stack([np.arange(nodes), np.arange(nodes) + 1], 1))
                 ig.create_dataset("range_to_edge_id", data=np.stack([ends - counts, ends], 1))
-                del order
     if style == "modern":
         import libsonata
 
