@@ -253,8 +253,11 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, sig):
     big["projections"][1]["rule"]["indegree"] = 4000
     model = tmp_path.parent / f"{tmp_path.name}-big.json"
     model.write_text(json.dumps(big))
+    # as from a shell: SIGINT at its default (a simulator imported earlier in this worker may ignore it,
+    # and an ignored SIGINT is inherited)
     proc = subprocess.Popen(NETBABEL + ["instantiate", str(model), "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(".explicit.partial-*/edges.h5")):
         time.sleep(0.02)
