@@ -314,29 +314,31 @@ def test_indices_in_many_bands_equal_libsonata(tmp_path, monkeypatch, sort_edges
         assert np.array_equal(ours[key], theirs[key]), key
 
 
-@pytest.mark.parametrize("orders, piece", [("every block", 1 << 17), ("every block", 1000),
-                                           ("all but the last block", 1000)])
-def test_source_index_from_per_block_orders_equals_libsonata(tmp_path, monkeypatch, orders, piece):
-    """Blocks that bring their stable source order (by pieces) are merged; a block without one falls back
-    to the file."""
+@pytest.mark.parametrize("compiled_from, n_source", [(0, 300), (0, 70000), (10**9, 300)],
+                         ids=["compiled-uint16", "compiled-uint32", "numpy"])
+def test_source_index_equals_libsonata(tmp_path, monkeypatch, compiled_from, n_source):
+    """The source index built by the compiled counting passes (kernels.py) or by numpy's sort, with runs of
+    one source (merged ranges) inside a target and across a target boundary, equals libsonata's."""
     import netbabel.instantiate.writer as writer
-    from netbabel.instantiate.writer import EdgePopulationWriter, source_order
+    from netbabel.instantiate.writer import EdgePopulationWriter
 
-    monkeypatch.setattr(writer, "ORDER_PIECE", piece)
-
+    monkeypatch.setattr(writer, "COMPILED_INDEX_EDGES", compiled_from)
+    monkeypatch.setattr(writer, "INDEX_PIECE", 1000)  # pieces of the compiled passes; a run crosses one
     rng = np.random.default_rng(5)
-    ns, nt, n_blocks = 300, 40, 6
+    ns, nt, n_blocks = n_source, 40, 6
     counts = rng.integers(0, 900, nt)
     targets = np.repeat(np.arange(nt), counts)
     sources = rng.integers(0, ns, targets.size)
     sources[100:110] = 7  # consecutive edges of one source: merged ranges
+    sources[995:1005] = 11
+    boundary = int(np.cumsum(counts)[3])
+    sources[boundary - 2:boundary + 2] = ns - 1  # a run across two targets
     cuts = np.linspace(0, targets.size, n_blocks + 1).astype(int)
     path = tmp_path / "e.h5"
-    with h5py.File(path, "w") as f:
+    with h5py.File(path, "w", **writer.FILE_ALIGNMENT) as f:
         w = EdgePopulationWriter(f, "p", "S", "T", ns, nt, exact_size=targets.size)
-        for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
-            order = source_order(sources[a:b], ns) if orders == "every block" or k < n_blocks - 1 else None
-            w.append(sources[a:b], targets[a:b], np.ones(b - a), np.ones(b - a), source_order=order)
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            w.append(sources[a:b], targets[a:b], np.ones(b - a), np.ones(b - a))
         w.finish()
     ours = {k: v for k, v in datasets(path).items() if "/indices/" in k}
     theirs = _libsonata_indices(path, {"p": (ns, nt)}, tmp_path)

@@ -37,8 +37,8 @@ from netbabel.instantiate.rules import (
 )
 from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator, steps_to_ms
 from netbabel.instantiate.writer import (
-    BAND_EDGES, CACHE_BYTES, FILE_ALIGNMENT, EdgePopulationWriter, PageCacheRecycler, SpikeWriter, source_order,
-    write_nodes,
+    BAND_EDGES, CACHE_BYTES, COMPILED_INDEX_EDGES, FILE_ALIGNMENT, EdgePopulationWriter, PageCacheRecycler,
+    SpikeWriter, write_nodes,
 )
 
 TASK_EDGES = 1 << 21  # default work per task (edges or spikes)
@@ -103,13 +103,9 @@ def _init_worker(job: Job) -> None:
 
 
 def _edge_task(index: int, b0: int, b1: int) -> list:
-    """A task's blocks in compact form (uint32 ids, delays as whole steps; see `block_arrays`), with their
-    share of the source index (sorted here, in parallel with the writing)."""
+    """A task's blocks in compact form (uint32 ids, delays as whole steps; see `block_arrays`)."""
     plan = _STATE["job"].projections[index]
-    blocks = [block_arrays(plan, b) for b in range(b0, b1)]
-    for e in blocks:
-        e.source_order = source_order(e.sources, plan.ns)
-    return blocks
+    return [block_arrays(plan, b) for b in range(b0, b1)]
 
 
 def _spike_task(index: int, b0: int, b1: int) -> tuple:
@@ -139,7 +135,7 @@ class _Slots:
 
     @staticmethod
     def _arrays(e: EdgeBlock) -> tuple:
-        return (e.sources, e.targets, e.weights, e.delays) + (e.source_order or ())
+        return e.sources, e.targets, e.weights, e.delays
 
     def put(self, slot: int, blocks: list) -> tuple | list:
         if sum(a.nbytes + 64 for e in blocks for a in self._arrays(e)) > SLOT_BYTES:
@@ -160,7 +156,7 @@ class _Slots:
         buf, blocks = self.maps[result[1]], []
         for p, b, t0, t1, described in result[2]:
             arrays = [np.frombuffer(buf, np.dtype(dt), n, at) for dt, n, at in described]
-            blocks.append(EdgeBlock(p, b, t0, t1, *arrays[:4], tuple(arrays[4:]) or None))
+            blocks.append(EdgeBlock(p, b, t0, t1, *arrays))
         return blocks
 
 
@@ -245,9 +241,9 @@ def estimate(job: Job, processes: int = 1) -> dict[str, float]:
     task = min(max(TASK_EDGES, EDGES_PER_BLOCK), largest)
     workers = max(1, processes)
     in_flight = PREFETCH + 1 if workers == 1 else 2 + workers
-    # the blocks' source orders and their merge (4 + 4 bytes per edge of the largest projection), ranges of
-    # one band, tasks in flight
-    memory = 150e6 * (workers + 1) + largest * 8 + BAND_EDGES * 24 + task * 40 * in_flight
+    # source ids of two projections (2 bytes per edge), the source index's scratch and ranges (8 + 8 bytes
+    # per edge of the largest projection), tasks in flight
+    memory = 150e6 * (workers + 1) + largest * 20 + BAND_EDGES * 24 + task * 40 * in_flight
     return {"edges": edges, "spikes": spikes, "disk_bytes": disk, "memory_bytes": memory}
 
 
@@ -427,10 +423,11 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
                 tasks += [("edges", i, b0, b1) for b0, b1 in _tasks(plan.n_blocks, per_block, plan.block_targets,
                                                                       chunk_size)]
         results = runner.map(tasks)
+        compiled_index = job.expected_edges() >= COMPILED_INDEX_EDGES
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netbabel-index") as indexer:
             finishing = None  # the previous projection's indices, built while this one is written
             for i in range(len(job.projections)):
-                w = _write_projection(job, i, f, results, chunk_size, cache, tick)
+                w = _write_projection(job, i, f, results, chunk_size, cache, tick, compiled_index)
                 if finishing is not None:
                     finishing.result()
                     finishing = None
@@ -464,14 +461,17 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
 
 
 def _write_projection(job: Job, i: int, f: h5py.File, results: Iterator, chunk_size: int | None,
-                      cache: PageCacheRecycler, tick: Callable[[float], Any]) -> EdgePopulationWriter:
-    """Append projection i's edges (computed blocks, or an explicit file's) to a new edge population."""
+                      cache: PageCacheRecycler, tick: Callable[[float], Any],
+                      compiled_index: bool) -> EdgePopulationWriter:
+    """Append projection i's edges (computed blocks, or an explicit file's) to a new edge population
+    (`compiled_index`: its source index built by compiled loops, as for a large model)."""
     d, plan = job.description, job.projections[i]
     proj = d.projections[i]
     w = EdgePopulationWriter(f, d.projection_name(i), proj.source, proj.target, d.size(proj.source),
                              d.size(proj.target), edge_type_id=i,
                              expected_size=plan.expected_edges if plan else explicit_size(d, i),
-                             exact_size=plan.exact_edges if plan else explicit_size(d, i))
+                             exact_size=plan.exact_edges if plan else explicit_size(d, i),
+                             compiled_index=compiled_index)
     if plan is None:
         for s, t, wt, dl in explicit_edges(d, i):
             w.append(s, t, wt, dl)
@@ -481,7 +481,7 @@ def _write_projection(job: Job, i: int, f: h5py.File, results: Iterator, chunk_s
     for _ in _tasks(plan.n_blocks, plan.block_targets * plan.expected_edges / max(plan.nt, 1), plan.block_targets,
                     chunk_size):
         for e in next(results):
-            w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt), source_order=e.source_order)
+            w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt))
             cache.written(len(e) * 32)
             tick(len(e))
     return w

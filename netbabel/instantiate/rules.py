@@ -62,7 +62,6 @@ class EdgeBlock:
     targets: np.ndarray  # int64 (uint32 from `block_arrays`), non-decreasing
     weights: np.ndarray  # float64
     delays: np.ndarray  # float64, on the dt grid, >= dt (whole steps from `block_arrays`)
-    source_order: tuple | None = None  # writer.source_order(sources), when computed with the block
 
     def __len__(self) -> int:
         return int(self.sources.size)

@@ -282,7 +282,7 @@ class StepSampler:
         if not np.little_endian:
             raw = raw.astype("<u8")
         slot = raw.view("<u2")[:n]
-        out = self.table[slot]
+        out = np.take(self.table, slot)
         if self.n_main < self.table.size:
             rest = np.flatnonzero(slot >= self.n_main)
             if rest.size:

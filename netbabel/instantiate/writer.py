@@ -53,6 +53,7 @@ RECYCLE_BYTES = 64 << 20  # written bytes between two page-cache recycling calls
 DIRECT_ALIGN = 4096  # O_DIRECT alignment of file offsets, lengths and memory
 DIRECT_BUFFER = 8 << 20  # bytes per O_DIRECT write (one staging buffer per column)
 DIRECT_MIN_BYTES = 1 << 20  # columns at least this large are written with O_DIRECT
+DIRECT_PIECE = 64 << 20  # bytes per O_DIRECT write straight from an array (`_write_aligned`)
 FILE_ALIGNMENT = {"alignment_threshold": DIRECT_MIN_BYTES, "alignment_interval": DIRECT_ALIGN}  # h5py.File kwargs
 
 
@@ -62,6 +63,18 @@ def direct_io_possible(h5: h5py.File) -> bool:
         return False
     threshold, interval = h5.id.get_access_plist().get_alignment()
     return interval % DIRECT_ALIGN == 0 and threshold <= DIRECT_MIN_BYTES
+
+
+def _anonymous(nbytes: int) -> mmap.mmap:
+    """Page-aligned anonymous memory, in huge pages where the kernel offers them (an O_DIRECT write pins
+    its pages: one huge page costs the kernel what one small page does)."""
+    buffer = mmap.mmap(-1, -(-nbytes // DIRECT_ALIGN) * DIRECT_ALIGN)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        try:
+            buffer.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:
+            pass
+    return buffer
 
 
 _BUFFERS: list[mmap.mmap] = []  # staging buffers, reused (fresh memory costs more than the copy)
@@ -81,7 +94,7 @@ class _DirectColumn:
         self.offset = int(ds.id.get_offset())
         self.dtype = ds.dtype if dtype is None else np.dtype(dtype)
         self.fd, self.plain_fd = direct_fd, plain_fd
-        self.buffer = _BUFFERS.pop() if _BUFFERS else mmap.mmap(-1, DIRECT_BUFFER)
+        self.buffer = _BUFFERS.pop() if _BUFFERS else _anonymous(DIRECT_BUFFER)
         self.view = np.frombuffer(self.buffer, np.uint8)
         self.filled = 0  # bytes in the buffer
         self.done = 0  # bytes written to the file
@@ -129,6 +142,33 @@ class _DirectColumn:
             self.filled = 0
         _BUFFERS.append(self.buffer)
         self.buffer = self.view = None
+
+
+def _write_aligned(ds: h5py.h5d.DatasetID | h5py.Dataset, fds: list[int], data: np.ndarray) -> None:
+    """The whole raw data of a contiguous dataset allocated at creation, from page-aligned memory (a pooled
+    buffer): with O_DIRECT in pieces, without a staging copy, the unaligned tail through the page cache."""
+    dsid = ds.id if isinstance(ds, h5py.Dataset) else ds
+    offset, raw = int(dsid.get_offset()), memoryview(data.reshape(-1).view(np.uint8))
+    fd, plain = fds
+    if offset % DIRECT_ALIGN:
+        fd = plain
+    done, aligned = 0, raw.nbytes - raw.nbytes % DIRECT_ALIGN
+    while done < aligned:
+        n = min(DIRECT_PIECE, aligned - done)
+        try:
+            written = os.pwritev(fd, [raw[done:done + n]], offset + done)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or fd == plain:
+                raise
+            fd = plain  # the file system refuses O_DIRECT
+            continue
+        if written != n:
+            raise OSError(errno.EIO, f"short write ({written} of {n} bytes)")
+        done += n
+    if done < raw.nbytes:
+        tail = raw[done:]
+        if os.pwrite(plain, tail, offset + done) != tail.nbytes:
+            raise OSError(errno.EIO, "short write")
 
 
 class PageCacheRecycler:
@@ -254,39 +294,19 @@ def _key_dtype(n: int) -> type:
     return np.uint16 if n <= 1 << 16 else id_dtype(n)
 
 
-ORDER_PIECE = 1 << 17  # edges sorted at once for `source_order` (radix sorts of cache-sized pieces: ~2x faster)
-
-
-def source_order(sources: np.ndarray, n_source: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """One block's share of the source index, computed where the block is drawn (see
-    `EdgePopulationWriter.append`): for each piece of ORDER_PIECE edges, the stable order of its edges by
-    source id (uint32 positions in the block, concatenated) and its edges per source id (uint32, pieces x
-    n_source, flattened). None when not useful (more than 2^16 source ids)."""
-    if n_source > 1 << 16 or sources.size >= 2**32:
-        return None
-    keys = sources.astype(np.uint16)
-    order = np.empty(keys.size, np.uint32)
-    counts = np.empty((-(-keys.size // ORDER_PIECE), n_source), np.uint32)
-    for k, a in enumerate(range(0, keys.size, ORDER_PIECE)):
-        piece = keys[a:a + ORDER_PIECE]
-        np.add(np.argsort(piece, kind="stable"), a, out=order[a:a + piece.size], casting="unsafe")
-        counts[k] = np.bincount(piece, minlength=n_source)
-    return order, counts.reshape(-1)
-
-
 class EdgePopulationWriter:
     """Append edges (in any order; in target order for the fast target index) and finish with the indices.
 
     With `exact_size` (the number of edges that will be appended) the columns are contiguous datasets.
-    When every append brings its block's `source_order`, the source index merges those orders (a
-    counting pass) instead of sorting all source ids at the end.
+    The source ids are kept in memory (2 bytes per edge up to 65536 sources) for the source index.
     """
 
     def __init__(self, h5: h5py.File, name: str, source_population: str, target_population: str,
                  n_source: int, n_target: int, edge_type_id: int = 0, extra_float_attributes: tuple[str, ...] = (),
-                 expected_size: float | None = None, exact_size: int | None = None):
-        self._orders: list[tuple[int, np.ndarray, np.ndarray]] | None = []  # (first edge, order, counts) per block
+                 expected_size: float | None = None, exact_size: int | None = None,
+                 compiled_index: bool | None = None):
         self.exact = exact_size
+        self.compiled_index = compiled_index
         self.chunk = chunk_length(expected_size if exact_size is None else exact_size)
         self._direct = exact_size is not None and exact_size * 4 >= DIRECT_MIN_BYTES and direct_io_possible(h5)
         self._fds: list[int] = []
@@ -304,7 +324,7 @@ class EdgePopulationWriter:
         self.size = 0
         self.target_sorted = True
         self._last_target = -1
-        self._keys: list[np.ndarray] | None = []  # source ids kept for the source index while not too many
+        self._keys = _SourceKeys(n_source, exact_size)  # source ids for the source index (None: too many)
         self.target_counts = np.zeros(n_target, np.int64)
         g = self.group
         self.src = self._column(g, "source_node_id", id_dtype(n_source))
@@ -328,18 +348,10 @@ class EdgePopulationWriter:
         return ds
 
     def append(self, sources: np.ndarray, targets: np.ndarray, weights: np.ndarray, delays: np.ndarray,
-               source_order: tuple[np.ndarray, np.ndarray] | None = None, **extra: np.ndarray) -> None:
+               **extra: np.ndarray) -> None:
         n = int(sources.size)
         if n == 0:
             return
-        if self._orders is not None:
-            if source_order is None or self.size + n > SORT_EDGES:
-                if self._orders:  # earlier blocks came without their source ids: read them back at the end
-                    self._keys = None
-                self._orders = None
-            else:  # kept until finish: copies of arrays that live in a reused buffer (shared memory)
-                order, counts = (a if a.base is None else a.copy() for a in source_order)
-                self._orders.append((self.size, order, counts))
         a, b = self.size, self.size + n
         if self.exact is not None and b > self.exact:
             raise ValueError(f"edge population {self.group.name}: more than the announced {self.exact} edges")
@@ -353,11 +365,8 @@ class EdgePopulationWriter:
             else:
                 _write(ds, a, values, self._dtypes[id(ds)])
         self._count_targets(np.asarray(targets))
-        if self._keys is not None and self._orders is None:
-            if b <= MEMORY_EDGES:
-                self._keys.append(np.asarray(sources).astype(_key_dtype(self.n_source)))
-            else:
-                self._keys = None
+        if self._keys is not None and not self._keys.append(a, sources):
+            self._keys = None
         self.size = b
 
     def _count_targets(self, targets: np.ndarray) -> None:
@@ -396,26 +405,22 @@ class EdgePopulationWriter:
             _write_sorted_index(_group(idx, "target_to_source"), self.target_counts, index_type)
         else:
             _write_index(_group(idx, "target_to_source"), self.tgt, self.target_counts, index_type)
-        keys, orders = self._keys, self._orders
-        self._keys = self._orders = None
-        if orders is not None:
-            del keys
-            order, counts = _merge_orders(orders, self.n_source, self.size)
-            del orders
-            _write_index(_group(idx, "source_to_target"), order, counts, index_type, self._fds or None, sorted_ids=True)
-            del order
-            if threading.current_thread() is threading.main_thread():  # kept only by worker threads (reused)
-                _REUSED.buffer = None
-        elif keys is not None:
-            column = np.concatenate(keys) if keys else np.empty(0, _key_dtype(self.n_source))
-            del keys
-            counts = np.bincount(column, minlength=self.n_source)
-            _write_index(_group(idx, "source_to_target"), column, counts, index_type, self._fds or None)
+        keys, self._keys = self._keys, None
+        source_index = _group(idx, "source_to_target")
+        if keys is not None:
+            column = keys.column(self.size)
+            if _compiled_index(self.size, self.n_source, self.compiled_index):
+                _write_compiled_index(source_index, column, self.n_source, index_type, self._fds or None)
+            else:
+                _write_index(source_index, column, np.bincount(column, minlength=self.n_source), index_type,
+                             self._fds or None)
+            del column
+            keys.release()
         else:
             counts = np.zeros(self.n_source, np.int64)
             for e0 in range(0, self.size, READ_CHUNK):
                 counts += np.bincount(self.src[e0:e0 + READ_CHUNK], minlength=self.n_source)
-            _write_index(_group(idx, "source_to_target"), self.src, counts, index_type)
+            _write_index(source_index, self.src, counts, index_type)
 
 
 class _GroupIndexChunks:
@@ -544,43 +549,110 @@ def _ranges(sorted_ids: np.ndarray, counts: np.ndarray, dtype=np.uint64,
     return ranges, counts
 
 
-_REUSED = threading.local()
+_POOL: list[mmap.mmap] = []  # page-aligned buffers for the source ids and the index, reused by later populations
+_POOL_LOCK = threading.Lock()
 
 
-def _reused(n: int, dtype) -> np.ndarray:
-    """An uninitialised array of n elements in a buffer this thread reuses (large arrays are otherwise fresh
-    pages from mmap, whose first touch costs the kernel more than the work on them)."""
-    nbytes = n * np.dtype(dtype).itemsize
-    buffer = getattr(_REUSED, "buffer", None)
-    if buffer is None or buffer.size < nbytes:
-        buffer = _REUSED.buffer = np.empty(max(nbytes, 1), np.uint8)
-    return buffer[:nbytes].view(dtype)
+def _pooled(n: int, dtype) -> tuple[mmap.mmap, np.ndarray]:
+    """An uninitialised, page-aligned array of n elements in a reused buffer (fresh memory costs the kernel
+    more than the work on it); give the buffer back with `_release`. A request no pooled buffer can hold
+    replaces the largest smaller one (so the pool holds a few buffers, sized by the largest populations)."""
+    nbytes = max(n * np.dtype(dtype).itemsize, 1)
+    with _POOL_LOCK:
+        fitting = [b for b in _POOL if len(b) >= nbytes]
+        buffer = min(fitting, key=len) if fitting else None
+        if buffer is None and _POOL:
+            _POOL.remove(max(_POOL, key=len))  # unmapped when no longer referenced
+        elif buffer is not None:
+            _POOL.remove(buffer)
+    if buffer is None:
+        buffer = _anonymous(nbytes)
+    return buffer, np.frombuffer(buffer, dtype, n)
 
 
-def _merge_orders(orders: list[tuple[int, np.ndarray, np.ndarray]], n_nodes: int, total: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """All edge ids grouped by node, ascending within a node, from each block's stable order: a node's
-    edges of block b follow those of the earlier blocks (the same as one stable sort of all ids)."""
+def _release(buffer: mmap.mmap) -> None:
+    """Give a `_pooled` buffer back (every array on it must be gone)."""
+    with _POOL_LOCK:
+        _POOL.append(buffer)
+
+
+class _SourceKeys:
+    """The source ids of an edge population, kept for its source index (2 bytes per edge up to 65536
+    sources): in one pooled buffer when the edge count is known, else as a list of arrays."""
+
+    def __init__(self, n_source: int, exact_size: int | None):
+        self.dtype = _key_dtype(n_source)
+        self.buffer, self.array = (None, None) if exact_size is None or exact_size > MEMORY_EDGES else _pooled(
+            exact_size, self.dtype)
+        self.parts: list[np.ndarray] = []
+
+    def append(self, at: int, sources: np.ndarray) -> bool:
+        """Keep sources of edges at..; False when there are too many to keep."""
+        if at + sources.size > MEMORY_EDGES:
+            self.release()
+            return False
+        if self.array is not None:
+            np.copyto(self.array[at:at + sources.size], sources, casting="unsafe")
+        else:
+            self.parts.append(np.asarray(sources).astype(self.dtype))
+        return True
+
+    def column(self, n: int) -> np.ndarray:
+        if self.array is not None:
+            return self.array[:n]
+        return np.concatenate(self.parts) if self.parts else np.empty(0, self.dtype)
+
+    def release(self) -> None:
+        if self.buffer is not None:
+            self.array = None
+            _release(self.buffer)
+            self.buffer = None
+        self.parts = []
+
+
+COMPILED_INDEX_EDGES = 1 << 22  # from this many edges the source index is built by compiled loops (kernels.py)
+INDEX_PIECE = 1 << 23  # edges placed at once by `kernels.place_runs` (its scratch: 8 bytes per edge)
+
+
+def _compiled_index(n_edges: int, n_nodes: int, wanted: bool | None) -> bool:
+    """Whether `kernels.place_runs` builds this index: when the caller wants it (a large model: numba's
+    import, ~0.4 s of CPU, is repaid) or, by default, for a large population; within its limits."""
+    large = COMPILED_INDEX_EDGES <= n_edges if wanted is None else wanted
+    return large and n_edges < 2**32 and n_nodes < 2**31
+
+
+def _write_compiled_index(g: h5py.Group, keys: np.ndarray, n_nodes: int, dtype,
+                          direct_fds: list[int] | None) -> None:
+    """node_id_to_ranges / range_to_edge_id of a column in memory, by the compiled counting passes."""
+    from netbabel.instantiate import kernels
+
     counts = np.zeros(n_nodes, np.int64)
-    for _, _, c in orders:
-        counts += c.reshape(-1, n_nodes).sum(axis=0, dtype=np.int64)
-    out = _reused(total, np.uint32 if total < 2**32 else np.int64)
-    free = np.cumsum(counts) - counts  # next free position of each node
-    for first, order, piece_counts in orders:
-        for k, c in enumerate(piece_counts.reshape(-1, n_nodes)):
-            a = k * ORDER_PIECE
-            piece = order[a:a + ORDER_PIECE]
-            c = c.astype(np.int64)
-            shift = free - (np.cumsum(c) - c)  # position in `out` = shift[node] + position in the piece's order
-            dest = np.repeat(shift, c)
-            dest += np.arange(piece.size)
-            out[dest] = piece + out.dtype.type(first)
-            free += c
-    return out, counts
+    n_ranges = kernels.count_runs(keys, counts)
+    free = kernels.node_slots(counts)
+    piece = min(keys.size, INDEX_PIECE)
+    scratch_buffer, scratch = _pooled(piece, np.uint64)
+    ranges_buffer, ranges = _pooled(2 * n_ranges, dtype)
+    ranges = ranges.reshape(n_ranges, 2)
+    try:
+        for first in range(0, keys.size, piece):
+            kernels.place_runs(keys, first, min(keys.size, first + piece), free, ranges, scratch)
+        del scratch
+        _release(scratch_buffer)
+        out = _dataset(g, "range_to_edge_id", dtype, ranges.shape, early=direct_fds is not None)
+        if direct_fds is not None:
+            _write_aligned(out, direct_fds, ranges)
+        elif n_ranges:
+            out.write_direct(ranges)
+    finally:
+        del ranges
+        _release(ranges_buffer)
+    ends = np.cumsum(counts)
+    node_ranges = np.stack([ends - counts, ends], axis=1).astype(dtype)
+    _dataset(g, "node_id_to_ranges", dtype, node_ranges.shape, data=node_ranges, wrap=False)
 
 
 def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.ndarray, dtype=np.uint64,
-                 direct_fds: list[int] | None = None, sorted_ids: bool = False) -> None:
+                 direct_fds: list[int] | None = None) -> None:
     """node_id_to_ranges / range_to_edge_id of any column: consecutive edge ids of one node form one range.
 
     A column in memory with up to SORT_EDGES edges is sorted at once (numpy's radix sort for uint16 ids);
@@ -590,8 +662,8 @@ def _write_index(g: h5py.Group, column: h5py.Dataset | np.ndarray, counts: np.nd
     """
     n_nodes, total = counts.size, int(column.shape[0])
     node_ranges = np.zeros((n_nodes, 2), dtype)
-    at_once = sorted_ids or (isinstance(column, np.ndarray) and column.dtype.itemsize <= 2 and total <= SORT_EDGES)
-    order = column if sorted_ids else np.argsort(column, kind="stable") if at_once else None
+    at_once = isinstance(column, np.ndarray) and column.dtype.itemsize <= 2 and total <= SORT_EDGES
+    order = np.argsort(column, kind="stable") if at_once else None
     starts = np.concatenate(([0], np.cumsum(counts)))
     bands = _bands(counts, BAND_EDGES, n_nodes if at_once else BAND_NODES)
     direct = None
