@@ -111,6 +111,19 @@ def test_helper_threads_give_the_same_bits(mixed_file, reference_dir, tmp_path, 
     assert_same_directory(reference_dir, out)
 
 
+@pytest.mark.parametrize("processes", [1, 2])
+def test_compiled_loops_give_the_same_bits(mixed_file, reference_dir, tmp_path, monkeypatch, processes):
+    """Normal weights by kernels.normal_fill and source indices by kernels.place_runs (a large model's
+    path, forced here) give exactly what numpy gives (the small model's path of the reference)."""
+    import netbabel.instantiate.directory as directory
+
+    monkeypatch.setattr(directory, "COMPILED_EDGES", 0)
+    assert directory.make_job(load(mixed_file)).compiled
+    out = tmp_path / "explicit"
+    instantiate_to_directory(load(mixed_file), out, chunk_size=1_000, processes=processes, progress=False)
+    assert_same_directory(reference_dir, out)
+
+
 def test_worker_results_too_large_for_a_shared_memory_slot_are_pickled(mixed_file, reference_dir, tmp_path,
                                                                         monkeypatch):
     import netbabel.instantiate.directory as directory
@@ -322,7 +335,7 @@ def test_source_index_equals_libsonata(tmp_path, monkeypatch, compiled_from, n_s
     import netbabel.instantiate.writer as writer
     from netbabel.instantiate.writer import EdgePopulationWriter
 
-    monkeypatch.setattr(writer, "COMPILED_INDEX_EDGES", compiled_from)
+    monkeypatch.setattr(writer, "COMPILED_EDGES", compiled_from)
     monkeypatch.setattr(writer, "INDEX_PIECE", 1000)  # pieces of the compiled passes; a run crosses one
     rng = np.random.default_rng(5)
     ns, nt, n_blocks = n_source, 40, 6

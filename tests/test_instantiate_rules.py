@@ -262,6 +262,23 @@ def test_weight_distributions_and_bounds():
     assert np.all(w == 6.0)
 
 
+@pytest.mark.parametrize("bounds", [{}, {"low": 0.0, "bounds": "redraw"}, {"low": 0.2, "high": 1.5, "bounds": "clip"}])
+def test_compiled_normal_weights_are_numpys_numbers(bounds):
+    """kernels.normal_fill (large models) draws the same numbers from the same stream as numpy, also when
+    values are redrawn or clipped; the stream continues identically."""
+    from netbabel.instantiate.values import ValueSampler, generator
+
+    d = model(50, 10, Rule("fixed_indegree", indegree=5))
+    sampler = ValueSampler(d, Distribution("normal", mean=1.0, sd=1.0, **bounds), "/w", "weight")
+    numpy_rng, compiled_rng = generator(7, 2, 0, 3), generator(7, 2, 0, 3)
+    ours = sampler.draw(compiled_rng, 50_000, compiled=True)
+    assert np.array_equal(ours, sampler.draw(numpy_rng, 50_000))
+    assert np.array_equal(compiled_rng.random(10), numpy_rng.random(10))
+    if bounds:
+        low = bounds["low"]
+        assert ours.min() >= low and (ours.min() > low) == (bounds["bounds"] == "redraw")
+
+
 def test_redraw_that_never_succeeds_is_an_error():
     weight = Distribution("normal", mean=0.0, sd=1.0, low=50.0, high=51.0, bounds="redraw")
     with pytest.raises(NetbabelError, match="redrawing does not terminate"):

@@ -37,7 +37,7 @@ from netbabel.instantiate.rules import (
 )
 from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator, steps_to_ms
 from netbabel.instantiate.writer import (
-    BAND_EDGES, CACHE_BYTES, COMPILED_INDEX_EDGES, FILE_ALIGNMENT, EdgePopulationWriter, PageCacheRecycler,
+    BAND_EDGES, CACHE_BYTES, COMPILED_EDGES, FILE_ALIGNMENT, EdgePopulationWriter, PageCacheRecycler,
     SpikeWriter, write_nodes,
 )
 
@@ -60,6 +60,7 @@ class Job:
     description: Description
     projections: list[ProjectionPlan | None]  # None: explicit rule, copied from its file
     poisson: dict[int, PoissonPlan]
+    compiled: bool = False  # a large model: weights and indices by the compiled loops of kernels.py
 
     def expected_edges(self) -> float:
         total = 0.0
@@ -84,7 +85,12 @@ def make_job(description: Description) -> Job:
             poisson[i] = plan_poisson(description, i)
         elif inp.type == "spike_train":
             check_constant(description, i)
-    return Job(description, projections, poisson)
+    job = Job(description, projections, poisson)
+    job.compiled = job.expected_edges() >= COMPILED_EDGES
+    for plan in projections:
+        if plan is not None:
+            plan.compiled = job.compiled
+    return job
 
 
 def _tasks(plan_blocks: int, block_items: int, block_targets: int, chunk_size: int | None) -> list[tuple[int, int]]:
@@ -423,7 +429,7 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
                 tasks += [("edges", i, b0, b1) for b0, b1 in _tasks(plan.n_blocks, per_block, plan.block_targets,
                                                                       chunk_size)]
         results = runner.map(tasks)
-        compiled_index = job.expected_edges() >= COMPILED_INDEX_EDGES
+        compiled_index = job.compiled
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netbabel-index") as indexer:
             finishing = None  # the previous projection's indices, built while this one is written
             for i in range(len(job.projections)):

@@ -1,7 +1,7 @@
 """Compiled loops (numba) for what numpy can only do with a sort: a SONATA index built by counting.
 
-Imported only for large edge populations (see `writer.COMPILED_INDEX_EDGES`): importing numba costs about
-0.4 s of CPU, more than numpy's sort of a small population. Compiled functions are cached on disk
+Used only for large models (see `writer.COMPILED_EDGES`): importing numba costs about 0.4 s of CPU, more
+than these loops save on a small one. Compiled functions are cached on disk
 (`cache=True`) and release the GIL, so an index is built while other threads draw and write.
 
 The index of a column of node ids in edge order (SONATA ``indices/*``): every maximal run of equal ids
@@ -87,3 +87,17 @@ def node_slots(counts: np.ndarray) -> np.ndarray:
     free = np.zeros((mask + 1) * n_high, np.int64)
     free[(nodes & mask) * n_high + (nodes >> LOW_BITS)] = np.cumsum(counts) - counts
     return free
+
+
+@numba.njit(cache=True, nogil=True)
+def normal_fill(rng: np.random.Generator, mean: float, sd: float, low: float, high: float, out: np.ndarray) -> int:
+    """out[i] = mean + sd * z_i, the numbers `rng.normal(mean, sd, out.size)` gives (numba runs numpy's
+    algorithm on the same bit generator, whose state advances as numpy's would); returns how many fall
+    outside [low, high]."""
+    outside = 0
+    for i in range(out.size):
+        x = mean + sd * rng.standard_normal()
+        out[i] = x
+        if x < low or x > high:
+            outside += 1
+    return outside

@@ -105,11 +105,19 @@ class ValueSampler:
             return rng.lognormal(self.mu, self.sigma, n)
         return rng.uniform(self.low, self.high, n)
 
-    def draw(self, rng: np.random.Generator | None, n: int) -> np.ndarray:
-        """n values (float64); bounded normal/lognormal are redrawn or clipped."""
+    def draw(self, rng: np.random.Generator | None, n: int, compiled: bool = False) -> np.ndarray:
+        """n values (float64); bounded normal/lognormal are redrawn or clipped. `compiled`: normal values
+        by `kernels.normal_fill` (the same numbers as numpy's, faster, after numba's import)."""
         if self.constant is not None:
             return np.full(n, self.constant)
-        x = self._raw(rng, n)
+        if compiled and self.kind == "normal":
+            from netbabel.instantiate.kernels import normal_fill
+
+            x = np.empty(n)
+            if normal_fill(rng, self.mean, self.sd, self.low, self.high, x) == 0:
+                return x
+        else:
+            x = self._raw(rng, n)
         if self.kind == "uniform" or (self.low == -math.inf and self.high == math.inf):
             return x
         if self.bounds == "clip":

@@ -610,14 +610,14 @@ class _SourceKeys:
         self.parts = []
 
 
-COMPILED_INDEX_EDGES = 1 << 22  # from this many edges the source index is built by compiled loops (kernels.py)
+COMPILED_EDGES = 1 << 22  # models (by default: edge populations) of this many edges use compiled loops (kernels.py)
 INDEX_PIECE = 1 << 23  # edges placed at once by `kernels.place_runs` (its scratch: 8 bytes per edge)
 
 
 def _compiled_index(n_edges: int, n_nodes: int, wanted: bool | None) -> bool:
     """Whether `kernels.place_runs` builds this index: when the caller wants it (a large model: numba's
     import, ~0.4 s of CPU, is repaid) or, by default, for a large population; within its limits."""
-    large = COMPILED_INDEX_EDGES <= n_edges if wanted is None else wanted
+    large = COMPILED_EDGES <= n_edges if wanted is None else wanted
     return large and n_edges < 2**32 and n_nodes < 2**31
 
 
