@@ -279,6 +279,22 @@ def test_compiled_normal_weights_are_numpys_numbers(bounds):
         assert ours.min() >= low and (ours.min() > low) == (bounds["bounds"] == "redraw")
 
 
+@pytest.mark.parametrize("dt", [0.1, 0.3])
+def test_compiled_delays_are_numpys_numbers(dt):
+    """kernels.delays_from_slots (large models) gives the delays numpy's lookup and conversion give, with
+    the slots drawn from the remainders, for a 1/dt that is an integer and one that is not."""
+    from netbabel.instantiate.values import StepSampler, ValueSampler, generator, steps_to_ms
+
+    d = model(50, 10, Rule("fixed_indegree", indegree=5))
+    sampler = ValueSampler(d, Distribution("normal", mean=1.5, sd=0.75, low=0.05, bounds="redraw"), "/d", "delay")
+    steps = StepSampler(sampler, dt)
+    assert steps.n_main < steps.table.size  # some slots take the remainder draw
+    compiled = steps.draw_ms(generator(3, 3, 0, 0), 100_000, compiled=True)
+    expected = steps_to_ms(steps.draw(generator(3, 3, 0, 0), 100_000), dt)
+    assert np.array_equal(compiled, expected)
+    assert np.array_equal(steps.draw_ms(generator(3, 3, 0, 0), 100_000), expected)
+
+
 def test_redraw_that_never_succeeds_is_an_error():
     weight = Distribution("normal", mean=0.0, sd=1.0, low=50.0, high=51.0, bounds="redraw")
     with pytest.raises(NetbabelError, match="redrawing does not terminate"):

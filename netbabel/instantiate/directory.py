@@ -35,7 +35,7 @@ from netbabel.instantiate.positions import population_positions
 from netbabel.instantiate.rules import (
     EDGES_PER_BLOCK, EdgeBlock, ProjectionPlan, block_arrays, explicit_edges, explicit_size, plan_projection,
 )
-from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator, steps_to_ms
+from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator
 from netbabel.instantiate.writer import (
     BAND_EDGES, CACHE_BYTES, COMPILED_EDGES, FILE_ALIGNMENT, EdgePopulationWriter, PageCacheRecycler,
     SpikeWriter, write_nodes,
@@ -487,7 +487,7 @@ def _write_projection(job: Job, i: int, f: h5py.File, results: Iterator, chunk_s
     for _ in _tasks(plan.n_blocks, plan.block_targets * plan.expected_edges / max(plan.nt, 1), plan.block_targets,
                     chunk_size):
         for e in next(results):
-            w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt))
+            w.append(e.sources, e.targets, e.weights, e.delays)
             cache.written(len(e) * 32)
             tick(len(e))
     return w

@@ -10,7 +10,6 @@ import h5py
 from netbabel.atomic import atomic_path
 from netbabel.description.model import Description
 from netbabel.instantiate.rules import block_arrays, plan_projection
-from netbabel.instantiate.values import steps_to_ms
 from netbabel.instantiate.writer import CACHE_BYTES, FILE_ALIGNMENT, EdgePopulationWriter
 
 
@@ -39,6 +38,6 @@ def write_edges_file(path: Path | str, description: Description, projections: Se
                                      exact_size=plan.exact_edges, edge_type_id=edge_type_ids(i) if edge_type_ids else i)
             for b in range(plan.n_blocks):
                 e = block_arrays(plan, b)
-                w.append(e.sources, e.targets, e.weights, steps_to_ms(e.delays, plan.dt))
+                w.append(e.sources, e.targets, e.weights, e.delays)
             w.finish()
     return path

@@ -101,3 +101,19 @@ def normal_fill(rng: np.random.Generator, mean: float, sd: float, low: float, hi
         if x < low or x > high:
             outside += 1
     return outside
+
+
+@numba.njit(cache=True, nogil=True)
+def delays_from_slots(slots: np.ndarray, table: np.ndarray, n_main: int, factor: float, divide: bool,
+                      out: np.ndarray) -> int:
+    """out[i] = table[slots[i]] / factor (or * factor), in ms: `values.StepSampler`'s table lookup and
+    `values.steps_to_ms` in one pass, the same doubles. Returns how many slots are >= n_main (left to the
+    caller: their steps come from the remainder draw)."""
+    rest = 0
+    for i in range(slots.size):
+        s = slots[i]
+        if s >= n_main:
+            rest += 1
+        steps = np.float64(table[s])
+        out[i] = steps / factor if divide else steps * factor
+    return rest

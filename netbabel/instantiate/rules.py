@@ -40,7 +40,7 @@ import numpy as np
 from netbabel.description.model import Description
 from netbabel.errors import NetbabelError
 from netbabel.instantiate.values import (
-    CONNECT, DELAY, SPLIT, WEIGHT, StepSampler, ValueSampler, evaluator, generator, round_delays, steps_to_ms,
+    CONNECT, DELAY, SPLIT, WEIGHT, StepSampler, ValueSampler, evaluator, generator, round_delays,
 )
 from netbabel.instantiate.writer import id_dtype
 
@@ -61,7 +61,7 @@ class EdgeBlock:
     sources: np.ndarray  # int64 (uint32 from `block_arrays`)
     targets: np.ndarray  # int64 (uint32 from `block_arrays`), non-decreasing
     weights: np.ndarray  # float64
-    delays: np.ndarray  # float64, on the dt grid, >= dt (whole steps from `block_arrays`)
+    delays: np.ndarray  # float64 ms, on the dt grid, >= dt
 
     def __len__(self) -> int:
         return int(self.sources.size)
@@ -437,10 +437,8 @@ RULES = {
 
 
 def block_arrays(plan: ProjectionPlan, block: int) -> EdgeBlock:
-    """One block in compact form: node ids uint32 (`id_dtype`), weights float64 and delays as whole steps
-    of dt (uint16 or uint32; `steps_to_ms` gives the float64 ms of `edge_block`).
-
-    Connectivity, weights and delays come from their own streams (CONNECT, WEIGHT, DELAY, block).
+    """One block in compact form: node ids uint32 (`id_dtype`), weights and delays float64 (ms, on the
+    dt grid). Connectivity, weights and delays come from their own streams (CONNECT, WEIGHT, DELAY, block).
     """
     t0, t1 = plan.block_range(block)
     rng = generator(plan.seed, CONNECT, plan.index, block)
@@ -451,15 +449,14 @@ def block_arrays(plan: ProjectionPlan, block: int) -> EdgeBlock:
     w_rng = None if plan.weight.constant is not None else generator(plan.seed, WEIGHT, plan.index, block)
     d_rng = None if plan.steps.constant is not None else generator(plan.seed, DELAY, plan.index, block)
     weights = plan.weight.draw(w_rng, n, plan.compiled)
-    steps = plan.steps.draw(d_rng, n)
-    return EdgeBlock(plan.index, block, t0, t1, sources, targets, weights, steps)
+    delays = plan.steps.draw_ms(d_rng, n, plan.compiled)
+    return EdgeBlock(plan.index, block, t0, t1, sources, targets, weights, delays)
 
 
 def edge_block(plan: ProjectionPlan, block: int) -> EdgeBlock:
     """The edges of one block (int64 node ids, float64 ms delays): the values written to edges.h5."""
     e = block_arrays(plan, block)
     e.sources, e.targets = e.sources.astype(np.int64), e.targets.astype(np.int64)
-    e.delays = steps_to_ms(e.delays, plan.dt)
     return e
 
 

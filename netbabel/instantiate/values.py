@@ -286,17 +286,42 @@ class StepSampler:
             steps = np.floor(d * self.r + 0.5)
             np.maximum(steps, 1.0, out=steps)
             return steps.astype(self.dtype)
+        slot = self._slots(rng, n)
+        out = np.take(self.table, slot)
+        rest, steps = self._remainders(rng, slot)
+        out[rest] = steps
+        return out.astype(self.dtype, copy=False)
+
+    def draw_ms(self, rng: np.random.Generator | None, n: int, compiled: bool = False) -> np.ndarray:
+        """n delays in ms (float64): `steps_to_ms` of `draw`, the same numbers (`compiled`: the lookup and
+        the conversion in one pass of `kernels.delays_from_slots`, after numba's import)."""
+        if not compiled or self.table is None:
+            return steps_to_ms(self.draw(rng, n), self.dt)
+        from netbabel.instantiate.kernels import delays_from_slots
+
+        slot = self._slots(rng, n)
+        out = np.empty(n)
+        integral = self.r == round(self.r)
+        if delays_from_slots(slot, self.table, self.n_main, self.r if integral else self.dt, integral, out):
+            rest, steps = self._remainders(rng, slot)
+            out[rest] = steps_to_ms(steps, self.dt)
+        return out
+
+    def _slots(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n table slots: the stream's raw 64-bit words as four little-endian 16-bit slots each."""
         raw = rng.bit_generator.random_raw((n + 3) // 4)
         if not np.little_endian:
             raw = raw.astype("<u8")
-        slot = raw.view("<u2")[:n]
-        out = np.take(self.table, slot)
-        if self.n_main < self.table.size:
-            rest = np.flatnonzero(slot >= self.n_main)
-            if rest.size:
-                k = np.searchsorted(self.rest_cdf, rng.random(rest.size), side="right")
-                out[rest] = self.first + np.minimum(k, self.table_size - 1)
-        return out.astype(self.dtype, copy=False)
+        return raw.view("<u2")[:n]
+
+    def _remainders(self, rng: np.random.Generator, slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The positions of the slots beyond the table's equally likely ones and their steps (drawn from the
+        remainders)."""
+        rest = np.flatnonzero(slot >= self.n_main) if self.n_main < self.table.size else np.empty(0, np.int64)
+        if not rest.size:
+            return rest, np.empty(0, np.int64)
+        k = np.searchsorted(self.rest_cdf, rng.random(rest.size), side="right")
+        return rest, self.first + np.minimum(k, self.table_size - 1)
 
 
 def round_delay(d: float, dt: float) -> float:

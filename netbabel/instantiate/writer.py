@@ -68,7 +68,7 @@ def direct_io_possible(h5: h5py.File) -> bool:
 def _anonymous(nbytes: int) -> mmap.mmap:
     """Page-aligned anonymous memory, in huge pages where the kernel offers them (an O_DIRECT write pins
     its pages: one huge page costs the kernel what one small page does)."""
-    buffer = mmap.mmap(-1, -(-nbytes // DIRECT_ALIGN) * DIRECT_ALIGN)
+    buffer = mmap.mmap(-1, -(-nbytes // DIRECT_ALIGN) * DIRECT_ALIGN, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     if hasattr(mmap, "MADV_HUGEPAGE"):
         try:
             buffer.madvise(mmap.MADV_HUGEPAGE)
