@@ -551,22 +551,25 @@ def _ranges(sorted_ids: np.ndarray, counts: np.ndarray, dtype=np.uint64,
 
 _POOL: list[mmap.mmap] = []  # page-aligned buffers for the source ids and the index, reused by later populations
 _POOL_LOCK = threading.Lock()
+POOL_MIN_BYTES = 2 << 20  # smallest pooled buffer (one huge page)
 
 
 def _pooled(n: int, dtype) -> tuple[mmap.mmap, np.ndarray]:
     """An uninitialised, page-aligned array of n elements in a reused buffer (fresh memory costs the kernel
-    more than the work on it); give the buffer back with `_release`. A request no pooled buffer can hold
-    replaces the largest smaller one (so the pool holds a few buffers, sized by the largest populations)."""
+    more than the work on it: a huge page is zeroed at its first touch); give the buffer back with
+    `_release`. Buffers are mapped in power-of-two sizes (pages never touched cost nothing), and a request
+    no pooled buffer holds replaces the largest smaller one: the pool keeps a few buffers, sized by the
+    largest populations."""
     nbytes = max(n * np.dtype(dtype).itemsize, 1)
     with _POOL_LOCK:
         fitting = [b for b in _POOL if len(b) >= nbytes]
         buffer = min(fitting, key=len) if fitting else None
-        if buffer is None and _POOL:
-            _POOL.remove(max(_POOL, key=len))  # unmapped when no longer referenced
-        elif buffer is not None:
+        if buffer is not None:
             _POOL.remove(buffer)
+        elif _POOL:
+            _POOL.remove(max(_POOL, key=len))  # unmapped when no longer referenced
     if buffer is None:
-        buffer = _anonymous(nbytes)
+        buffer = _anonymous(max(1 << (nbytes - 1).bit_length(), POOL_MIN_BYTES))
     return buffer, np.frombuffer(buffer, dtype, n)
 
 
