@@ -263,15 +263,18 @@ def test_weight_distributions_and_bounds():
 
 
 @pytest.mark.parametrize("bounds", [{}, {"low": 0.0, "bounds": "redraw"}, {"low": 0.2, "high": 1.5, "bounds": "clip"}])
-def test_compiled_normal_weights_are_numpys_numbers(bounds):
-    """kernels.normal_fill (large models) draws the same numbers from the same stream as numpy, also when
-    values are redrawn or clipped; the stream continues identically."""
+def test_compiled_normal_weights_are_numpys_numbers(bounds, monkeypatch):
+    """kernels.normal_fill draws the same numbers from the same stream as numpy, also when values are
+    redrawn or clipped; the stream continues identically."""
+    from netbabel.instantiate import kernels
     from netbabel.instantiate.values import ValueSampler, generator
 
     d = model(50, 10, Rule("fixed_indegree", indegree=5))
     sampler = ValueSampler(d, Distribution("normal", mean=1.0, sd=1.0, **bounds), "/w", "weight")
     numpy_rng, compiled_rng = generator(7, 2, 0, 3), generator(7, 2, 0, 3)
-    ours = sampler.draw(compiled_rng, 50_000, compiled=True)
+    assert kernels.AVAILABLE
+    ours = sampler.draw(compiled_rng, 50_000)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
     assert np.array_equal(ours, sampler.draw(numpy_rng, 50_000))
     assert np.array_equal(compiled_rng.random(10), numpy_rng.random(10))
     if bounds:
@@ -280,18 +283,21 @@ def test_compiled_normal_weights_are_numpys_numbers(bounds):
 
 
 @pytest.mark.parametrize("dt", [0.1, 0.3])
-def test_compiled_delays_are_numpys_numbers(dt):
-    """kernels.delays_from_slots (large models) gives the delays numpy's lookup and conversion give, with
-    the slots drawn from the remainders, for a 1/dt that is an integer and one that is not."""
+def test_compiled_delays_are_numpys_numbers(dt, monkeypatch):
+    """kernels.delays_from_slots gives the delays numpy's lookup and conversion give, with the slots drawn
+    from the remainders, for a 1/dt that is an integer and one that is not."""
+    from netbabel.instantiate import kernels
     from netbabel.instantiate.values import StepSampler, ValueSampler, generator, steps_to_ms
 
     d = model(50, 10, Rule("fixed_indegree", indegree=5))
     sampler = ValueSampler(d, Distribution("normal", mean=1.5, sd=0.75, low=0.05, bounds="redraw"), "/d", "delay")
     steps = StepSampler(sampler, dt)
     assert steps.n_main < steps.table.size  # some slots take the remainder draw
-    compiled = steps.draw_ms(generator(3, 3, 0, 0), 100_000, compiled=True)
+    assert kernels.AVAILABLE
+    compiled = steps.draw_ms(generator(3, 3, 0, 0), 100_000)
     expected = steps_to_ms(steps.draw(generator(3, 3, 0, 0), 100_000), dt)
     assert np.array_equal(compiled, expected)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
     assert np.array_equal(steps.draw_ms(generator(3, 3, 0, 0), 100_000), expected)
 
 

@@ -37,7 +37,7 @@ from netbabel.instantiate.rules import (
 )
 from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator
 from netbabel.instantiate.writer import (
-    BAND_EDGES, CACHE_BYTES, COMPILED_EDGES, FILE_ALIGNMENT, EdgePopulationWriter, PageCacheRecycler,
+    BAND_EDGES, CACHE_BYTES, FILE_ALIGNMENT, EdgePopulationWriter, PageCacheRecycler,
     SpikeWriter, write_nodes,
 )
 
@@ -60,7 +60,6 @@ class Job:
     description: Description
     projections: list[ProjectionPlan | None]  # None: explicit rule, copied from its file
     poisson: dict[int, PoissonPlan]
-    compiled: bool = False  # a large model: weights and indices by the compiled loops of kernels.py
 
     def expected_edges(self) -> float:
         total = 0.0
@@ -85,12 +84,7 @@ def make_job(description: Description) -> Job:
             poisson[i] = plan_poisson(description, i)
         elif inp.type == "spike_train":
             check_constant(description, i)
-    job = Job(description, projections, poisson)
-    job.compiled = job.expected_edges() >= COMPILED_EDGES
-    for plan in projections:
-        if plan is not None:
-            plan.compiled = job.compiled
-    return job
+    return Job(description, projections, poisson)
 
 
 def _tasks(plan_blocks: int, block_items: int, block_targets: int, chunk_size: int | None) -> list[tuple[int, int]]:
@@ -432,11 +426,10 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
                 tasks += [("edges", i, b0, b1) for b0, b1 in _tasks(plan.n_blocks, per_block, plan.block_targets,
                                                                       chunk_size)]
         results = runner.map(tasks)
-        compiled_index = job.compiled
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netbabel-index") as indexer:
             finishing = None  # the previous projection's indices, built while this one is written
             for i in range(len(job.projections)):
-                w = _write_projection(job, i, f, results, chunk_size, cache, tick, compiled_index)
+                w = _write_projection(job, i, f, results, chunk_size, cache, tick)
                 if finishing is not None:
                     finishing.result()
                     finishing = None
@@ -470,17 +463,14 @@ def _write_all(job: Job, tmp: Path, runner: _Runner, chunk_size: int | None, tic
 
 
 def _write_projection(job: Job, i: int, f: h5py.File, results: Iterator, chunk_size: int | None,
-                      cache: PageCacheRecycler, tick: Callable[[float], Any],
-                      compiled_index: bool) -> EdgePopulationWriter:
-    """Append projection i's edges (computed blocks, or an explicit file's) to a new edge population
-    (`compiled_index`: its source index built by compiled loops, as for a large model)."""
+                      cache: PageCacheRecycler, tick: Callable[[float], Any]) -> EdgePopulationWriter:
+    """Append projection i's edges (computed blocks, or an explicit file's) to a new edge population."""
     d, plan = job.description, job.projections[i]
     proj = d.projections[i]
     w = EdgePopulationWriter(f, d.projection_name(i), proj.source, proj.target, d.size(proj.source),
                              d.size(proj.target), edge_type_id=i,
                              expected_size=plan.expected_edges if plan else explicit_size(d, i),
-                             exact_size=plan.exact_edges if plan else explicit_size(d, i),
-                             compiled_index=compiled_index)
+                             exact_size=plan.exact_edges if plan else explicit_size(d, i))
     if plan is None:
         for s, t, wt, dl in explicit_edges(d, i):
             w.append(s, t, wt, dl)

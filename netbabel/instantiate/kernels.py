@@ -1,119 +1,62 @@
-"""Compiled loops (numba) for what numpy can only do with a sort: a SONATA index built by counting.
+"""Compiled loops for what numpy does slowly or only with a sort (the C extension `_kernels`, built at
+install; without a C compiler `AVAILABLE` is False and the callers use numpy, with identical results).
 
-Used only for large models (see `writer.COMPILED_EDGES`): importing numba costs about 0.4 s of CPU, more
-than these loops save on a small one. Compiled functions are cached on disk
-(`cache=True`) and release the GIL, so an index is built while other threads draw and write.
+- `normal_fill(rng, mean, sd, low, high, out)`: out = mean + sd * z with z from numpy's own
+  `random_standard_normal` on the Generator's bit generator: the numbers `rng.normal(mean, sd, n)`
+  gives, the stream left where numpy leaves it; returns how many fall outside [low, high].
+- `delays_from_slots(slots, table, n_main, factor, divide, out)`: a delay table lookup and the steps ->
+  ms conversion in one pass (see `values.StepSampler`); returns how many slots are >= n_main.
+- `count_runs(keys, counts)` and `place_runs(keys, first, stop, free, ranges, scratch)`: a SONATA index
+  by counting instead of sorting.
 
 The index of a column of node ids in edge order (SONATA ``indices/*``): every maximal run of equal ids
 (consecutive edges of one node) is one range [first edge, last edge + 1), and a node's ranges are listed
-in edge order, which is the order of a stable sort of the edges by node id. `index_ranges` gets it with
-two counting passes (a least-significant-digit radix sort) instead of a sort: edges are first spread by
-the low bits of their node id, then each is placed at its node's next free range. Each pass writes to a
-few dozen places at a time, so it works in the cache; one direct pass over tens of thousands of nodes
-would miss it at every edge (measured: 4.5 + 2.5 ns per edge against 10.4).
+in edge order, which is the order of a stable sort of the edges by node id. `count_runs` counts each
+node's runs; `place_runs` then places edges in two passes (a least-significant-digit radix sort): edges
+are spread by the low LOW_BITS bits of their node id, then each is placed at its node's next free range
+(`node_slots`, stored digit-major so that the second pass touches few cache lines). Each pass writes to a
+few hundred places at a time, so it works in the cache, where one direct pass over tens of thousands of
+nodes would miss it at every edge. Limits: fewer than 2^32 edges and 2^31 nodes.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-LOW_BITS = 6  # bits of the node id the first pass spreads by (64 places)
-RUN_FLAG = np.uint64(1 << 63)  # marks an edge that continues its node's run (the same node as the edge before)
+try:
+    from netbabel.instantiate import _kernels
+except ImportError:  # built without a C compiler
+    _kernels = None
+
+AVAILABLE = _kernels is not None
+LOW_BITS = _kernels.LOW_BITS if AVAILABLE else 6
 
 
-@numba.njit(cache=True, nogil=True)
+def normal_fill(rng: np.random.Generator, mean: float, sd: float, low: float, high: float,
+                out: np.ndarray) -> int:
+    with rng.bit_generator.lock:
+        return _kernels.normal_fill(rng.bit_generator.capsule, mean, sd, low, high, out)
+
+
+def delays_from_slots(slots: np.ndarray, table: np.ndarray, n_main: int, factor: float, divide: bool,
+                      out: np.ndarray) -> int:
+    return _kernels.delays_from_slots(slots, table, n_main, factor, divide, out)
+
+
 def count_runs(keys: np.ndarray, counts: np.ndarray) -> int:
-    """counts[node] += the runs of `node` in `keys`; returns the number of runs."""
-    runs = 0
-    previous = -1
-    for e in range(keys.size):
-        k = np.int64(keys[e])
-        if k != previous:
-            counts[k] += 1
-            runs += 1
-            previous = k
-    return runs
+    return _kernels.count_runs(keys, counts)
 
 
-@numba.njit(cache=True, nogil=True)
 def place_runs(keys: np.ndarray, first: int, stop: int, free: np.ndarray, ranges: np.ndarray,
                scratch: np.ndarray) -> None:
-    """Place the edges first..stop-1 of `keys` in `ranges` (one row per run of the whole column, grouped by
-    node in node order, in edge order within a node). free: each node's next free row (`node_slots`),
-    advanced; scratch: uint64, at least stop - first. Needs fewer than 2^32 edges and 2^31 nodes (an edge
-    and its node share a uint64)."""
-    mask = (1 << LOW_BITS) - 1
-    n_high = free.size >> LOW_BITS
-    low_free = np.zeros(mask + 1, np.int64)  # first pass: next place of each low digit
-    for e in range(first, stop):
-        low_free[np.int64(keys[e]) & mask] += 1
-    total = 0
-    for d in range(mask + 1):
-        c = low_free[d]
-        low_free[d] = total
-        total += c
-    previous = np.int64(keys[first - 1]) if first > 0 else -1
-    for e in range(first, stop):
-        k = np.int64(keys[e])
-        d = k & mask
-        slot = low_free[d]
-        low_free[d] = slot + 1
-        item = np.uint64((k << 32) | e)
-        if k == previous:
-            item |= RUN_FLAG
-        scratch[slot] = item
-        previous = k
-    for r in range(stop - first):  # second pass: each edge to its node's next free row
-        item = scratch[r]
-        e = np.int64(item & np.uint64(0xFFFFFFFF))
-        node = np.int64((item & ~RUN_FLAG) >> np.uint64(32))
-        i = (node & mask) * n_high + (node >> LOW_BITS)
-        if item & RUN_FLAG:
-            ranges[free[i] - 1, 1] = e + 1
-        else:
-            slot = free[i]
-            free[i] = slot + 1
-            ranges[slot, 0] = e
-            ranges[slot, 1] = e + 1
+    _kernels.place_runs(keys, first, stop, free, ranges, scratch)
 
 
 def node_slots(counts: np.ndarray) -> np.ndarray:
-    """The first row of every node's runs (`counts`: runs per node), stored digit-major as `place_runs` reads
-    it: the nodes of one low digit adjacent, so that its second pass touches few cache lines."""
+    """The first range of every node (`counts`: ranges per node), digit-major as `place_runs` reads it."""
     mask = (1 << LOW_BITS) - 1
     n_high = max(1, (counts.size + mask) >> LOW_BITS)
     nodes = np.arange(counts.size)
     free = np.zeros((mask + 1) * n_high, np.int64)
     free[(nodes & mask) * n_high + (nodes >> LOW_BITS)] = np.cumsum(counts) - counts
     return free
-
-
-@numba.njit(cache=True, nogil=True)
-def normal_fill(rng: np.random.Generator, mean: float, sd: float, low: float, high: float, out: np.ndarray) -> int:
-    """out[i] = mean + sd * z_i, the numbers `rng.normal(mean, sd, out.size)` gives (numba runs numpy's
-    algorithm on the same bit generator, whose state advances as numpy's would); returns how many fall
-    outside [low, high]."""
-    outside = 0
-    for i in range(out.size):
-        x = mean + sd * rng.standard_normal()
-        out[i] = x
-        if x < low or x > high:
-            outside += 1
-    return outside
-
-
-@numba.njit(cache=True, nogil=True)
-def delays_from_slots(slots: np.ndarray, table: np.ndarray, n_main: int, factor: float, divide: bool,
-                      out: np.ndarray) -> int:
-    """out[i] = table[slots[i]] / factor (or * factor), in ms: `values.StepSampler`'s table lookup and
-    `values.steps_to_ms` in one pass, the same doubles. Returns how many slots are >= n_main (left to the
-    caller: their steps come from the remainder draw)."""
-    rest = 0
-    for i in range(slots.size):
-        s = slots[i]
-        if s >= n_main:
-            rest += 1
-        steps = np.float64(table[s])
-        out[i] = steps / factor if divide else steps * factor
-    return rest

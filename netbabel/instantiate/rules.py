@@ -91,7 +91,6 @@ class ProjectionPlan:
     expected_edges: float = 0.0
     block_targets: int = 1
     n_blocks: int = 0
-    compiled: bool = False  # normal weights drawn by kernels.normal_fill (the same numbers, faster)
     description: Description | None = field(default=None, repr=False)
     _positions: tuple | None = field(default=None, repr=False)
 
@@ -448,8 +447,8 @@ def block_arrays(plan: ProjectionPlan, block: int) -> EdgeBlock:
     n = sources.size
     w_rng = None if plan.weight.constant is not None else generator(plan.seed, WEIGHT, plan.index, block)
     d_rng = None if plan.steps.constant is not None else generator(plan.seed, DELAY, plan.index, block)
-    weights = plan.weight.draw(w_rng, n, plan.compiled)
-    delays = plan.steps.draw_ms(d_rng, n, plan.compiled)
+    weights = plan.weight.draw(w_rng, n)
+    delays = plan.steps.draw_ms(d_rng, n)
     return EdgeBlock(plan.index, block, t0, t1, sources, targets, weights, delays)
 
 

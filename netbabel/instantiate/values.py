@@ -35,6 +35,7 @@ import numpy.random  # noqa: F401 - loaded with the module, not lazily at the fi
 
 from netbabel.description.model import Description, Distribution, Quantity
 from netbabel.errors import NetbabelError
+from netbabel.instantiate import kernels
 
 # spawn-key kinds
 CONNECT = 1
@@ -105,16 +106,14 @@ class ValueSampler:
             return rng.lognormal(self.mu, self.sigma, n)
         return rng.uniform(self.low, self.high, n)
 
-    def draw(self, rng: np.random.Generator | None, n: int, compiled: bool = False) -> np.ndarray:
-        """n values (float64); bounded normal/lognormal are redrawn or clipped. `compiled`: normal values
-        by `kernels.normal_fill` (the same numbers as numpy's, faster, after numba's import)."""
+    def draw(self, rng: np.random.Generator | None, n: int) -> np.ndarray:
+        """n values (float64); bounded normal/lognormal are redrawn or clipped (normal values by
+        `kernels.normal_fill` when compiled: numpy's numbers, faster)."""
         if self.constant is not None:
             return np.full(n, self.constant)
-        if compiled and self.kind == "normal":
-            from netbabel.instantiate.kernels import normal_fill
-
+        if self.kind == "normal" and kernels.AVAILABLE:
             x = np.empty(n)
-            if normal_fill(rng, self.mean, self.sd, self.low, self.high, x) == 0:
+            if kernels.normal_fill(rng, self.mean, self.sd, self.low, self.high, x) == 0:
                 return x
         else:
             x = self._raw(rng, n)
@@ -292,17 +291,16 @@ class StepSampler:
         out[rest] = steps
         return out.astype(self.dtype, copy=False)
 
-    def draw_ms(self, rng: np.random.Generator | None, n: int, compiled: bool = False) -> np.ndarray:
-        """n delays in ms (float64): `steps_to_ms` of `draw`, the same numbers (`compiled`: the lookup and
-        the conversion in one pass of `kernels.delays_from_slots`, after numba's import)."""
-        if not compiled or self.table is None:
+    def draw_ms(self, rng: np.random.Generator | None, n: int) -> np.ndarray:
+        """n delays in ms (float64): `steps_to_ms` of `draw`, the same numbers (when compiled, the lookup
+        and the conversion in one pass of `kernels.delays_from_slots`)."""
+        if self.table is None or not kernels.AVAILABLE:
             return steps_to_ms(self.draw(rng, n), self.dt)
-        from netbabel.instantiate.kernels import delays_from_slots
-
         slot = self._slots(rng, n)
         out = np.empty(n)
         integral = self.r == round(self.r)
-        if delays_from_slots(slot, self.table, self.n_main, self.r if integral else self.dt, integral, out):
+        if kernels.delays_from_slots(slot, self.table, self.n_main, self.r if integral else self.dt, integral,
+                                     out):
             rest, steps = self._remainders(rng, slot)
             out[rest] = steps_to_ms(steps, self.dt)
         return out

@@ -35,6 +35,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from netbabel.instantiate import kernels
+
 CHUNK = 1 << 18  # elements per HDF5 chunk of the per-edge columns (unknown size)
 CACHE_BYTES = 64 << 20  # HDF5 chunk cache per open file: partly written chunks stay in memory
 READ_CHUNK = 1 << 22  # elements read at once when building an index from the file
@@ -303,10 +305,8 @@ class EdgePopulationWriter:
 
     def __init__(self, h5: h5py.File, name: str, source_population: str, target_population: str,
                  n_source: int, n_target: int, edge_type_id: int = 0, extra_float_attributes: tuple[str, ...] = (),
-                 expected_size: float | None = None, exact_size: int | None = None,
-                 compiled_index: bool | None = None):
+                 expected_size: float | None = None, exact_size: int | None = None):
         self.exact = exact_size
-        self.compiled_index = compiled_index
         self.chunk = chunk_length(expected_size if exact_size is None else exact_size)
         self._direct = exact_size is not None and exact_size * 4 >= DIRECT_MIN_BYTES and direct_io_possible(h5)
         self._fds: list[int] = []
@@ -409,7 +409,7 @@ class EdgePopulationWriter:
         source_index = _group(idx, "source_to_target")
         if keys is not None:
             column = keys.column(self.size)
-            if _compiled_index(self.size, self.n_source, self.compiled_index):
+            if kernels.AVAILABLE and self.size < 2**32 and self.n_source < 2**31:
                 _write_compiled_index(source_index, column, self.n_source, index_type, self._fds or None)
             else:
                 _write_index(source_index, column, np.bincount(column, minlength=self.n_source), index_type,
@@ -613,22 +613,13 @@ class _SourceKeys:
         self.parts = []
 
 
-COMPILED_EDGES = 1 << 22  # models (by default: edge populations) of this many edges use compiled loops (kernels.py)
 INDEX_PIECE = 1 << 23  # edges placed at once by `kernels.place_runs` (its scratch: 8 bytes per edge)
-
-
-def _compiled_index(n_edges: int, n_nodes: int, wanted: bool | None) -> bool:
-    """Whether `kernels.place_runs` builds this index: when the caller wants it (a large model: numba's
-    import, ~0.4 s of CPU, is repaid) or, by default, for a large population; within its limits."""
-    large = COMPILED_EDGES <= n_edges if wanted is None else wanted
-    return large and n_edges < 2**32 and n_nodes < 2**31
 
 
 def _write_compiled_index(g: h5py.Group, keys: np.ndarray, n_nodes: int, dtype,
                           direct_fds: list[int] | None) -> None:
-    """node_id_to_ranges / range_to_edge_id of a column in memory, by the compiled counting passes."""
-    from netbabel.instantiate import kernels
-
+    """node_id_to_ranges / range_to_edge_id of a column in memory, by the compiled counting passes
+    (`kernels.place_runs`; the same result as `_write_index`)."""
     counts = np.zeros(n_nodes, np.int64)
     n_ranges = kernels.count_runs(keys, counts)
     free = kernels.node_slots(counts)
