@@ -111,6 +111,18 @@ def test_helper_threads_give_the_same_bits(mixed_file, reference_dir, tmp_path, 
     assert_same_directory(reference_dir, out)
 
 
+@pytest.mark.parametrize("sizes", [(0, 0), (1, 5), (1000, 65536), (65536, 65536), (7, 123457)])
+def test_adler32_combine_equals_zlib(sizes):
+    """edge_group_index's chunks carry the Adler-32 of their data, combined from cached planes."""
+    import zlib
+
+    from netbabel.instantiate.writer import adler32_combine
+
+    rng = np.random.default_rng(sum(sizes))
+    a, b = (rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in sizes)
+    assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
 def test_the_compiled_loops_are_built():
     from netbabel.instantiate import kernels
 

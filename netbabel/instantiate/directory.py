@@ -37,7 +37,7 @@ from netbabel.instantiate.rules import (
 )
 from netbabel.instantiate.values import V_INIT, ValueSampler, evaluator, generator
 from netbabel.instantiate.writer import (
-    BAND_EDGES, CACHE_BYTES, FILE_ALIGNMENT, EdgePopulationWriter, PageCacheRecycler,
+    CACHE_BYTES, FILE_ALIGNMENT, INDEX_PIECE, EdgePopulationWriter, PageCacheRecycler,
     SpikeWriter, write_nodes,
 )
 
@@ -241,9 +241,9 @@ def estimate(job: Job, processes: int = 1) -> dict[str, float]:
     task = min(max(TASK_EDGES, EDGES_PER_BLOCK), largest)
     workers = max(1, processes)
     in_flight = PREFETCH + 1 if workers == 1 else 2 + workers
-    # source ids of two projections (2 bytes per edge), the source index's scratch and ranges (8 + 8 bytes
-    # per edge of the largest projection), tasks in flight
-    memory = 150e6 * (workers + 1) + largest * 20 + BAND_EDGES * 24 + task * 40 * in_flight
+    # source ids of two projections (2 bytes per edge) and the source index's ranges (8 bytes per edge) of the
+    # largest projection, the index's scratch, tasks in flight
+    memory = 150e6 * (workers + 1) + largest * 12 + INDEX_PIECE * 8 + task * 40 * in_flight
     return {"edges": edges, "spikes": spikes, "disk_bytes": disk, "memory_bytes": memory}
 
 

@@ -17,10 +17,10 @@ index's ranges) are written with O_DIRECT when the file was opened with FILE_ALI
 return their fill value), and ``edge_group_index``
 (0..n-1) is written as deflate-compressed chunks assembled from cached pieces: none of
 them takes measurable space or time. Edges appended in target order make the target index
-one range per node; the source index is built at `finish` by merging the blocks' stable source
-orders (`source_order`, computed where the blocks are drawn), or else by a stable (radix) sort of
-the source ids kept in memory (2 bytes per edge for populations up to 65536 cells), or read back
-from the file in bands of source ids beyond MEMORY_EDGES edges.
+one range per node; for the source index the source ids are kept in memory (2 bytes per edge for
+populations up to 65536 cells, in a pooled page-aligned buffer) and at `finish` placed by the
+compiled counting passes of `kernels.place_runs` (or, without the C extension, a stable sort);
+beyond MEMORY_EDGES edges they are read back from the file in bands of source ids.
 """
 
 from __future__ import annotations
@@ -444,21 +444,39 @@ class _GroupIndexChunks:
         c = zlib.compressobj(1, zlib.DEFLATED, -15)
         return c.compress(data) + c.flush(zlib.Z_FULL_FLUSH)
 
-    def _plane(self, byte: int) -> tuple[bytes, bytes]:
+    def _plane(self, byte: int) -> tuple[int, bytes]:
+        """The Adler-32 and the deflate stream of a plane of one repeated byte."""
         if byte not in self.planes:
             data = bytes([byte]) * GROUP_INDEX_CHUNK
-            self.planes[byte] = (data, self._deflate(data))
+            self.planes[byte] = (zlib.adler32(data), self._deflate(data))
         return self.planes[byte]
 
     def chunk(self, k: int) -> bytes:
         base = k * GROUP_INDEX_CHUNK
         parts, adler = [b"\x78\x01", self.fixed], self.fixed_adler
         for p in range(2, self.itemsize):
-            data, packed = self._plane((base >> (8 * p)) & 255)
+            plane_adler, packed = self._plane((base >> (8 * p)) & 255)
             parts.append(packed)
-            adler = zlib.adler32(data, adler)
+            adler = adler32_combine(adler, plane_adler, GROUP_INDEX_CHUNK)
         parts += [b"\x03\x00", adler.to_bytes(4, "big")]
         return b"".join(parts)
+
+
+ADLER_BASE = 65521
+
+
+def adler32_combine(adler_a: int, adler_b: int, length_b: int) -> int:
+    """The Adler-32 of a + b from those of a and b (length_b bytes), without reading the data.
+
+    Adler-32 is (B << 16) | A with A = 1 + sum of the bytes and B = sum of the successive A values, both
+    mod 65521. Appending b adds A_b - 1 to A, and adds to B both B_b and length_b times A_a - 1 (each of
+    b's running sums starts A_a - 1 higher).
+    """
+    a_a, b_a = adler_a & 0xFFFF, adler_a >> 16
+    a_b, b_b = adler_b & 0xFFFF, adler_b >> 16
+    a = (a_a + a_b - 1) % ADLER_BASE
+    b = (b_a + b_b + length_b * (a_a - 1)) % ADLER_BASE
+    return (b << 16) | a
 
 
 def write_group_index(g: h5py.Group, n: int) -> None:
