@@ -282,6 +282,23 @@ def test_compiled_normal_weights_are_numpys_numbers(bounds, monkeypatch):
         assert ours.min() >= low and (ours.min() > low) == (bounds["bounds"] == "redraw")
 
 
+@pytest.mark.parametrize("high", [2, 3, 20683, 2**31 + 1, 2**32 - 1])
+@pytest.mark.parametrize("half_buffered", [False, True])
+def test_compiled_integers_are_numpys_numbers(high, half_buffered):
+    """kernels.integers gives rng.integers(0, high, n, dtype=uint32): the same numbers and the same state
+    after (also when numpy holds half a word from an earlier draw, and when it is left holding one)."""
+    from netbabel.instantiate import kernels
+
+    assert kernels.AVAILABLE
+    for n in (0, 1, 1001, 100_000):
+        ours, numpys = (np.random.Generator(np.random.PCG64(np.random.SeedSequence(high))) for _ in range(2))
+        if half_buffered:
+            ours.integers(0, 7, 1, dtype=np.uint32), numpys.integers(0, 7, 1, dtype=np.uint32)
+        assert np.array_equal(kernels.integers(ours, high, n), numpys.integers(0, high, n, dtype=np.uint32))
+        assert ours.bit_generator.state == numpys.bit_generator.state
+        assert np.array_equal(ours.integers(0, 1000, 11, dtype=np.uint32), numpys.integers(0, 1000, 11, dtype=np.uint32))
+
+
 @pytest.mark.parametrize("dt", [0.1, 0.3])
 def test_compiled_delays_are_numpys_numbers(dt, monkeypatch):
     """kernels.delays_from_slots gives the delays numpy's lookup and conversion give, with the slots drawn

@@ -256,6 +256,64 @@ static PyObject *py_normal_fill(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(outside);
 }
 
+/* Uniform integers in [0, high) as numpy's Generator.integers(0, high, n, dtype=uint32) draws them:
+ * Lemire's multiply-shift with rejection, on 32-bit halves of the bit generator's 64-bit words, low
+ * half first (numpy's next_uint32). (has_uint32, uinteger): numpy's buffer of a high half, before;
+ * returns it after, for the caller to put back into numpy's state. */
+static PyObject *py_bounded_uint32(PyObject *self, PyObject *args) {
+    PyObject *capsule, *out_obj;
+    unsigned long long high_arg, uinteger;
+    int has_uint32;
+    if (!PyArg_ParseTuple(args, "OKOpK", &capsule, &high_arg, &out_obj, &has_uint32, &uinteger)) {
+        return NULL;
+    }
+    if (high_arg < 2 || high_arg > 0xFFFFFFFFull) {
+        PyErr_SetString(PyExc_ValueError, "bounded_uint32: high must be in [2, 2^32 - 1]");
+        return NULL;
+    }
+    bitgen_t *bitgen = PyCapsule_GetPointer(capsule, "BitGenerator");
+    if (bitgen == NULL) {
+        return NULL;
+    }
+    Py_buffer out;
+    if (get_buffer(out_obj, &out, 1, "out") < 0) {
+        return NULL;
+    }
+    if (!is_unsigned(&out, 4)) {
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_TypeError, "out must be uint32");
+        return NULL;
+    }
+    const uint32_t high = (uint32_t)high_arg, threshold = (uint32_t)(0u - high) % high;
+    Py_ssize_t n = count(&out);
+    uint32_t *x = out.buf;
+    int have_high = has_uint32;
+    uint32_t high_half = (uint32_t)uinteger;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t m;
+        uint32_t leftover;
+        do {
+            uint32_t u;
+            if (have_high) {
+                u = high_half;
+                have_high = 0;
+            } else {
+                uint64_t word = bitgen->next_uint64(bitgen->state);
+                u = (uint32_t)word;
+                high_half = (uint32_t)(word >> 32);
+                have_high = 1;
+            }
+            m = (uint64_t)u * high;
+            leftover = (uint32_t)m;
+        } while (leftover < threshold);
+        x[i] = (uint32_t)(m >> 32);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&out);
+    return Py_BuildValue("iK", have_high, (unsigned long long)high_half);
+}
+
 #define DEFINE_DELAYS(TT, NAME)                                                                 \
     static Py_ssize_t NAME(const uint16_t *slots, Py_ssize_t n, const TT *table, int64_t n_main, \
                            double factor, int divide, double *out) {                             \
@@ -316,6 +374,8 @@ static PyMethodDef methods[] = {
     {"count_runs", py_count_runs, METH_VARARGS, "count_runs(keys, counts) -> runs"},
     {"place_runs", py_place_runs, METH_VARARGS, "place_runs(keys, first, stop, free, ranges, scratch)"},
     {"normal_fill", py_normal_fill, METH_VARARGS, "normal_fill(capsule, mean, sd, low, high, out) -> outside"},
+    {"bounded_uint32", py_bounded_uint32, METH_VARARGS,
+     "bounded_uint32(capsule, high, out, has_uint32, uinteger) -> (has_uint32, uinteger)"},
     {"delays_from_slots", py_delays_from_slots, METH_VARARGS,
      "delays_from_slots(slots, table, n_main, factor, divide, out) -> rest"},
     {NULL, NULL, 0, NULL},

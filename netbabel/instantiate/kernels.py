@@ -4,6 +4,8 @@ install; without a C compiler `AVAILABLE` is False and the callers use numpy, wi
 - `normal_fill(rng, mean, sd, low, high, out)`: out = mean + sd * z with z from numpy's own
   `random_standard_normal` on the Generator's bit generator: the numbers `rng.normal(mean, sd, n)`
   gives, the stream left where numpy leaves it; returns how many fall outside [low, high].
+- `integers(rng, high, n)`: `rng.integers(0, high, n, dtype=np.uint32)`, the same numbers and the
+  same stream state (numpy's Lemire method on the 32-bit halves of the bit generator's words).
 - `delays_from_slots(slots, table, n_main, factor, divide, out)`: a delay table lookup and the steps ->
   ms conversion in one pass (see `values.StepSampler`); returns how many slots are >= n_main.
 - `count_runs(keys, counts)` and `place_runs(keys, first, stop, free, ranges, scratch)`: a SONATA index
@@ -36,6 +38,22 @@ def normal_fill(rng: np.random.Generator, mean: float, sd: float, low: float, hi
                 out: np.ndarray) -> int:
     with rng.bit_generator.lock:
         return _kernels.normal_fill(rng.bit_generator.capsule, mean, sd, low, high, out)
+
+
+def integers(rng: np.random.Generator, high: int, n: int) -> np.ndarray:
+    bits = rng.bit_generator
+    if high < 2 or not isinstance(bits, (np.random.PCG64, np.random.SFC64)):
+        return rng.integers(0, high, n, dtype=np.uint32)  # (high 1 draws nothing)
+    out = np.empty(n, np.uint32)
+    if n == 0:
+        return out
+    with bits.lock:
+        state = bits.state
+        buffer = _kernels.bounded_uint32(bits.capsule, high, out, state["has_uint32"], state["uinteger"])
+        state = bits.state  # the generator's words drawn; its buffer of a 32-bit half as numpy leaves it
+        state["has_uint32"], state["uinteger"] = buffer
+        bits.state = state
+    return out
 
 
 def delays_from_slots(slots: np.ndarray, table: np.ndarray, n_main: int, factor: float, divide: bool,

@@ -39,6 +39,7 @@ import numpy as np
 
 from netbabel.description.model import Description
 from netbabel.errors import NetbabelError
+from netbabel.instantiate import kernels
 from netbabel.instantiate.values import (
     CONNECT, DELAY, SPLIT, WEIGHT, StepSampler, ValueSampler, evaluator, generator, round_delays,
 )
@@ -241,6 +242,13 @@ def _probability(plan: ProjectionPlan, d: np.ndarray) -> np.ndarray:
 
 # -- helpers ------------------------------------------------------------------
 
+def _uniform_ids(rng: np.random.Generator, pool: int, n: int, dtype) -> np.ndarray:
+    """n node ids uniform in [0, pool): `rng.integers`, by the compiled loop for uint32 (the same numbers)."""
+    if dtype == np.uint32 and kernels.AVAILABLE:
+        return kernels.integers(rng, pool, n)
+    return rng.integers(0, pool, n, dtype=dtype)
+
+
 def _skip_self(values: np.ndarray, excluded: np.ndarray | int) -> np.ndarray:
     """Map draws from [0, n-1) onto [0, n) minus `excluded` (a bijection, order preserving)."""
     values += values >= excluded
@@ -316,7 +324,7 @@ def _fixed_indegree(plan: ProjectionPlan, rng: np.random.Generator, t0: int, t1:
     targets = np.repeat(np.arange(t0, t1, dtype=id_dtype(plan.nt)), k)
     pool = plan.ns - 1 if plan.exclude_self else plan.ns
     if plan.multapses:
-        sources = rng.integers(0, pool, nb * k, dtype=id_dtype(plan.ns))
+        sources = _uniform_ids(rng, pool, nb * k, id_dtype(plan.ns))
     else:
         sources = distinct_draws(rng, np.full(nb, k), pool)
     if plan.exclude_self:
@@ -330,7 +338,7 @@ def _fixed_total_number(plan: ProjectionPlan, rng: np.random.Generator, t0: int,
     nb = t1 - t0
     if plan.multapses:
         counts = rng.multinomial(n, np.full(nb, 1.0 / nb))
-        sources = rng.integers(0, pool, n, dtype=id_dtype(plan.ns))
+        sources = _uniform_ids(rng, pool, n, id_dtype(plan.ns))
     else:
         counts = rng.multivariate_hypergeometric(np.full(nb, pool, np.int64), n)
         sources = distinct_draws(rng, counts, pool)
