@@ -224,18 +224,24 @@ done:
 
 /* -- values ---------------------------------------------------------------------------------- */
 
+/* The bit generator behind a numpy Generator's capsule and a writable output buffer (NULL: error set). */
+static bitgen_t *bitgen_and_out(PyObject *capsule, PyObject *out_obj, Py_buffer *out) {
+    bitgen_t *bitgen = PyCapsule_GetPointer(capsule, "BitGenerator");
+    if (bitgen == NULL || get_buffer(out_obj, out, 1, "out") < 0) {
+        return NULL;
+    }
+    return bitgen;
+}
+
 static PyObject *py_normal_fill(PyObject *self, PyObject *args) {
     PyObject *capsule, *out_obj;
     double mean, sd, low, high;
     if (!PyArg_ParseTuple(args, "OddddO", &capsule, &mean, &sd, &low, &high, &out_obj)) {
         return NULL;
     }
-    bitgen_t *bitgen = PyCapsule_GetPointer(capsule, "BitGenerator");
-    if (bitgen == NULL) {
-        return NULL;
-    }
     Py_buffer out;
-    if (get_buffer(out_obj, &out, 1, "out") < 0) {
+    bitgen_t *bitgen = bitgen_and_out(capsule, out_obj, &out);
+    if (bitgen == NULL) {
         return NULL;
     }
     if (!is_type(&out, 'd', 8)) {
@@ -271,12 +277,9 @@ static PyObject *py_bounded_uint32(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "bounded_uint32: high must be in [2, 2^32 - 1]");
         return NULL;
     }
-    bitgen_t *bitgen = PyCapsule_GetPointer(capsule, "BitGenerator");
-    if (bitgen == NULL) {
-        return NULL;
-    }
     Py_buffer out;
-    if (get_buffer(out_obj, &out, 1, "out") < 0) {
+    bitgen_t *bitgen = bitgen_and_out(capsule, out_obj, &out);
+    if (bitgen == NULL) {
         return NULL;
     }
     if (!is_unsigned(&out, 4)) {
