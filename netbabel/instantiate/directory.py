@@ -103,7 +103,7 @@ def _init_worker(job: Job) -> None:
 
 
 def _edge_task(index: int, b0: int, b1: int) -> list:
-    """A task's blocks in compact form (uint32 ids, delays as whole steps; see `block_arrays`)."""
+    """A task's blocks in compact form (uint32 ids; see `block_arrays`)."""
     plan = _STATE["job"].projections[index]
     return [block_arrays(plan, b) for b in range(b0, b1)]
 
@@ -369,9 +369,7 @@ def _isolated(fn: Callable, args: tuple) -> None:
 
 def _keep_freed_memory() -> None:
     """glibc: serve big arrays from the heap and keep freed memory, so that the same block-sized arrays
-    are reused instead of being mapped and page-faulted again for every block (3x faster fills). One
-    arena for all threads: a thread's own arena grows in heaps of 64 MB that are unmapped when emptied,
-    and every block's arrays would then be fresh memory again."""
+    are reused instead of being mapped and page-faulted again for every block (3x faster fills)."""
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -380,7 +378,6 @@ def _keep_freed_memory() -> None:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
         libc.mallopt(-1, (1 << 31) - 1)  # M_TRIM_THRESHOLD
-        libc.mallopt(-8, 1)  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
 
