@@ -129,6 +129,22 @@ def test_the_compiled_loops_are_built():
     assert kernels.AVAILABLE, "netbabel/instantiate/_kernels.c was not compiled (pip install -e . needs a C compiler)"
 
 
+def test_the_compiled_index_refuses_node_ids_beyond_its_arrays():
+    """A node id past the counts or the free slots raises instead of writing out of bounds."""
+    from netbabel.instantiate import kernels
+
+    keys = np.array([1, 1, 3, 70], np.uint16)
+    with pytest.raises(ValueError, match="not below"):
+        kernels.count_runs(keys, np.zeros(64, np.int64))
+    counts = np.zeros(71, np.int64)
+    assert kernels.count_runs(keys, counts) == 3
+    free, ranges, scratch = kernels.node_slots(counts[:64]), np.zeros((3, 2), np.uint32), np.zeros(4, np.uint64)
+    with pytest.raises(ValueError, match="beyond"):
+        kernels.place_runs(keys, 0, 4, free, ranges, scratch)
+    with pytest.raises(TypeError):
+        kernels.place_runs(keys.astype(np.int64), 0, 4, kernels.node_slots(counts), ranges, scratch)
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 def test_numpy_alone_gives_the_same_bits(mixed_file, reference_dir, tmp_path, monkeypatch, processes):
     """Without the compiled loops (normal weights, delays, source indices: kernels.py), numpy gives

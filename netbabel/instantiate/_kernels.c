@@ -61,12 +61,14 @@ static int is_type(const Py_buffer *view, char code, Py_ssize_t size) {
 
 /* -- the source index ------------------------------------------------------------------------ */
 
+/* runs per node added to counts; -1 when a key is not below n_nodes */
 #define DEFINE_COUNT_RUNS(KT, NAME)                                                          \
-    static int64_t NAME(const KT *keys, Py_ssize_t n, int64_t *counts) {                  \
+    static int64_t NAME(const KT *keys, Py_ssize_t n, int64_t *counts, int64_t n_nodes) {  \
         int64_t runs = 0, previous = -1;                                                   \
         for (Py_ssize_t e = 0; e < n; e++) {                                               \
             int64_t k = (int64_t)keys[e];                                                  \
             if (k != previous) {                                                           \
+                if (k >= n_nodes) return -1;                                               \
                 counts[k]++;                                                               \
                 runs++;                                                                    \
                 previous = k;                                                              \
@@ -95,21 +97,12 @@ static PyObject *py_count_runs(PyObject *self, PyObject *args) {
     if (!is_type(&counts, 'i', 8)) {
         PyErr_SetString(PyExc_TypeError, "counts must be int64");
     } else if (is_unsigned(&keys, 2) || is_unsigned(&keys, 4)) {
-        /* every key must be a valid index of counts */
         Py_ssize_t n = count(&keys), n_nodes = count(&counts);
-        int ok = 1;
         Py_BEGIN_ALLOW_THREADS
-        if (keys.itemsize == 2) {
-            const uint16_t *k = keys.buf;
-            for (Py_ssize_t e = 0; e < n && ok; e++) ok = k[e] < n_nodes;
-            if (ok) runs = count_runs_u16(k, n, counts.buf);
-        } else {
-            const uint32_t *k = keys.buf;
-            for (Py_ssize_t e = 0; e < n && ok; e++) ok = k[e] < (uint64_t)n_nodes;
-            if (ok) runs = count_runs_u32(k, n, counts.buf);
-        }
+        if (keys.itemsize == 2) runs = count_runs_u16(keys.buf, n, counts.buf, n_nodes);
+        else runs = count_runs_u32(keys.buf, n, counts.buf, n_nodes);
         Py_END_ALLOW_THREADS
-        if (!ok) {
+        if (runs < 0) {
             PyErr_SetString(PyExc_ValueError, "a key is not below len(counts)");
         }
     } else {
