@@ -6,6 +6,7 @@ sorted by time (attribute `sorting = by_time`) and written atomically.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import h5py
@@ -38,9 +39,9 @@ def write_report(path: Path | str, spikes: Spikes, attrs: dict | None = None) ->
     return path
 
 
-def write_voltage_population(f: h5py.File, population: str, data: np.ndarray, ids: list[int], dt: float) -> None:
+def write_voltage_population(f: "h5py.File", population: str, data: np.ndarray, ids: list[int], dt: float) -> None:
     """One population of a SONATA membrane report (/report/<population>: data in mV, samples at dt, 2 dt, ...,
-    one column per cell in `ids`). The generated standalone scripts carry their own copy of this layout."""
+    one column per cell in `ids`). The generated standalone scripts embed this function (`embed_voltage_writer`)."""
     n_steps = data.shape[0]
     group = f.create_group(f"report/{population}")
     group.create_dataset("data", data=data).attrs["units"] = "mV"
@@ -49,6 +50,15 @@ def write_voltage_population(f: h5py.File, population: str, data: np.ndarray, id
     group.create_dataset("mapping/index_pointers", data=np.arange(len(ids) + 1, dtype=np.uint64))
     group["mapping"].create_dataset("time", data=np.array([dt, n_steps * dt + dt / 2, dt]))
     group["mapping/time"].attrs["units"] = "ms"
+
+
+VOLTAGE_WRITER_MARKER = "# <write_voltage_population>\n"  # where a generated script gets the function
+
+
+def embed_voltage_writer(script: str) -> str:
+    """A generated standalone script (run without netbabel) with `write_voltage_population`'s source at
+    VOLTAGE_WRITER_MARKER (it needs numpy as np; h5py only through the file it is given)."""
+    return script.replace(VOLTAGE_WRITER_MARKER, inspect.getsource(write_voltage_population))
 
 
 def read_report(path: Path | str) -> Spikes:

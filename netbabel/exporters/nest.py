@@ -21,6 +21,7 @@ from netbabel import __version__
 from netbabel.converters import nest as conv
 from netbabel.description.model import Description
 from netbabel.errors import UnsupportedFeature
+from netbabel.spikereport import embed_voltage_writer
 
 SCRIPT = "model_nest.py"
 DATA = "model_nest.json"
@@ -67,7 +68,7 @@ class ScriptWriter:
         text += "    return nodes\n\n"
         text += self.recording()
         text += FOOTER
-        (self.out / SCRIPT).write_text(text)
+        (self.out / SCRIPT).write_text(embed_voltage_writer(text))
         if self.data:
             (self.out / DATA).write_text(json.dumps(self.data, indent=1))
 
@@ -367,14 +368,11 @@ def write_voltage_report(path, voltages, duration):
             data = np.full((n_steps, len(ids)), np.nan)
             column = {{gid: i for i, gid in enumerate(ids)}}
             data[steps, [column[s] for s in senders]] = values
-            group = f.create_group(f"report/{{name}}")
-            group.create_dataset("data", data=data).attrs["units"] = "mV"
-            group.create_dataset("mapping/node_ids", data=np.asarray(ids, dtype=np.uint64))
-            group.create_dataset("mapping/element_ids", data=np.zeros(len(ids), dtype=np.uint32))
-            group.create_dataset("mapping/index_pointers", data=np.arange(len(ids) + 1, dtype=np.uint64))
-            group["mapping"].create_dataset("time", data=np.array([DT, n_steps * DT + DT / 2, DT]))
-            group["mapping/time"].attrs["units"] = "ms"
+            write_voltage_population(f, name, data, ids, DT)
     os.replace(tmp, path)
+
+
+# <write_voltage_population>
 
 
 def main():

@@ -36,6 +36,7 @@ from netbabel.converters import netpyne as conv
 from netbabel.converters.nest import grid_times
 from netbabel.description.model import Description, Distribution
 from netbabel.errors import NetbabelError, UnsupportedFeature
+from netbabel.spikereport import embed_voltage_writer
 
 SCRIPT = "run.py"
 NATIVE_RULES = {"all_to_all", "pairwise_bernoulli", "fixed_indegree", "fixed_outdegree"}
@@ -55,7 +56,7 @@ def write(description: Description, out: Path, options: argparse.Namespace | Non
     mod_out.mkdir(exist_ok=True)
     for path in builder.mod_files():
         shutil.copyfile(path, mod_out / path.name)
-    (out / SCRIPT).write_text(RUN_SCRIPT)
+    (out / SCRIPT).write_text(embed_voltage_writer(RUN_SCRIPT))
 
 
 def _dump(path: Path, data: Any) -> None:
@@ -661,14 +662,11 @@ def write_voltages(path, traces, info):
             for column, cell in enumerate(ids):
                 trace = cells[cell]
                 data[:len(trace), column] = trace
-            group = f.create_group(f"report/{name}")
-            group.create_dataset("data", data=data).attrs["units"] = "mV"
-            group.create_dataset("mapping/node_ids", data=np.asarray(ids, dtype=np.uint64))
-            group.create_dataset("mapping/element_ids", data=np.zeros(len(ids), dtype=np.uint32))
-            group.create_dataset("mapping/index_pointers", data=np.arange(len(ids) + 1, dtype=np.uint64))
-            group["mapping"].create_dataset("time", data=np.array([dt, n_steps * dt + dt / 2, dt]))
-            group["mapping/time"].attrs["units"] = "ms"
+            write_voltage_population(f, name, data, ids, dt)
     os.replace(tmp, path)
+
+
+# <write_voltage_population>
 
 
 if __name__ == "__main__":

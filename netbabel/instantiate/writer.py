@@ -122,16 +122,8 @@ class _DirectColumn:
     def _flush(self, n: int) -> None:
         """Write the first n bytes of the buffer (n a multiple of DIRECT_ALIGN) and keep the rest."""
         piece = memoryview(self.buffer)[:n]
-        try:
-            written = os.pwritev(self.fd, [piece], self.offset + self.done)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL or self.fd == self.plain_fd:
-                raise
-            self.fd = self.plain_fd  # the file system refuses O_DIRECT: page cache from now on
-            written = os.pwritev(self.fd, [piece], self.offset + self.done)
+        self.fd = _direct_write(self.fd, self.plain_fd, piece, self.offset + self.done)
         piece.release()
-        if written != n:
-            raise OSError(errno.EIO, f"short write ({written} of {n} bytes)")
         self.done += n
         rest = self.filled - n
         if rest:
@@ -153,6 +145,21 @@ class _DirectColumn:
         self.buffer = self.view = None
 
 
+def _direct_write(fd: int, plain_fd: int, piece: memoryview, offset: int) -> int:
+    """One aligned piece written with O_DIRECT (`fd`); where the file system refuses O_DIRECT (EINVAL),
+    through the page cache (`plain_fd`). Returns the descriptor to use from now on."""
+    try:
+        written = os.pwritev(fd, [piece], offset)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL or fd == plain_fd:
+            raise
+        fd = plain_fd
+        written = os.pwritev(fd, [piece], offset)
+    if written != piece.nbytes:
+        raise OSError(errno.EIO, f"short write ({written} of {piece.nbytes} bytes)")
+    return fd
+
+
 def _write_aligned(ds: h5py.h5d.DatasetID | h5py.Dataset, fds: list[int], data: np.ndarray) -> None:
     """The whole raw data of a contiguous dataset allocated at creation, from page-aligned memory (a pooled
     buffer): with O_DIRECT in pieces, without a staging copy, the unaligned tail through the page cache."""
@@ -164,15 +171,7 @@ def _write_aligned(ds: h5py.h5d.DatasetID | h5py.Dataset, fds: list[int], data: 
     done, aligned = 0, raw.nbytes - raw.nbytes % DIRECT_ALIGN
     while done < aligned:
         n = min(DIRECT_PIECE, aligned - done)
-        try:
-            written = os.pwritev(fd, [raw[done:done + n]], offset + done)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL or fd == plain:
-                raise
-            fd = plain  # the file system refuses O_DIRECT
-            continue
-        if written != n:
-            raise OSError(errno.EIO, f"short write ({written} of {n} bytes)")
+        fd = _direct_write(fd, plain, raw[done:done + n], offset + done)
         done += n
     if done < raw.nbytes:
         tail = raw[done:]
